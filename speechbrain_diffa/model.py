@@ -1,0 +1,313 @@
+"""The assembled DIFFA-2: Whisper -> [acoustic ; semantic] adapters -> audio block spliced into LLaDA.
+
+::
+
+    wav ─► WhisperEncoderTaps ─┬─ last layer ─► SemanticAdapter ─────────────┐
+                               └─ taps ───────► AcousticAdapter (64 queries) ─┤ stage ≥ 2: [acoustic ; semantic]
+                                                  20 learned prompts (stage 1) ┘ stage 1:   [prompts ; semantic]
+    chat ids ─► LLaDA embeddings ─► audio block inserted at ``splice_at`` ─► LLaDA ─► logits at text positions
+
+Authors
+ * speechbrain_diffa contributors 2026
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss, monte_carlo_elbos
+from speechbrain_diffa.sampling import generate
+
+NUM_STAGE1_PROMPTS = 20  # DIFFA's trainable_prompts, used in stage 1 only
+
+
+@dataclass
+class SplicedBatch:
+    """Text with the audio block inserted.
+
+    Attributes
+    ----------
+    inputs_embeds : torch.Tensor
+        ``(batch, time, d_model)``.
+    attention_mask : torch.LongTensor
+        ``(batch, time)``: 0 on padding (text padding and, with masked padding, audio padding).
+    text_slots : torch.LongTensor
+        ``(batch, text_len)``: where each text token sits in ``inputs_embeds``.
+    """
+
+    inputs_embeds: torch.Tensor
+    attention_mask: torch.Tensor
+    text_slots: torch.Tensor
+
+
+class DIFFA2Model(torch.nn.Module):
+    """DIFFA-2: a frozen Whisper encoder, two adapters, and LLaDA.
+
+    Arguments
+    ---------
+    encoder : speechbrain_diffa.whisper.WhisperEncoderTaps
+        Frozen encoder with the taps the acoustic adapter reads.
+    semantic_adapter : speechbrain_diffa.adapters.SemanticAdapter
+    acoustic_adapter : speechbrain_diffa.adapters.AcousticAdapter
+    llm : speechbrain_diffa.llada.LLaDA
+        The backbone (optionally PEFT-wrapped by the caller after construction).
+    chat : speechbrain_diffa.chat.ChatLayout
+        Prompt layout and tokenizer.
+    stage : int
+        1 uses ``[20 prompts ; semantic]`` as the audio block; 2 and later ``[acoustic ; semantic]``.
+    mask_padding : bool
+        Exclude audio padding from LLaDA's attention (batches of mixed lengths). Off reproduces
+        the release, which attends to padded audio positions too.
+    answer_system_prompt : str
+        System prompt for answering (None: the chat layout's). The release answers with
+        "You are a helpful voice assistant." though it trained with a longer prompt.
+
+    Example
+    -------
+    >>> from speechbrain_diffa.tiny import make_tiny_diffa2
+    >>> model = make_tiny_diffa2(getfixture("tmpdir")).eval()
+    >>> wavs = torch.randn(2, 16000) * 0.1
+    >>> answers = model.answer(wavs, torch.tensor([1.0, 0.6]), ["How many beeps?", "Which?"],
+    ...                        steps=4, gen_length=4, block_length=4)
+    >>> len(answers), all(isinstance(a, str) for a in answers)
+    (2, True)
+    """
+
+    def __init__(
+        self,
+        encoder,
+        semantic_adapter,
+        acoustic_adapter,
+        llm,
+        chat,
+        stage=2,
+        mask_padding=False,
+        answer_system_prompt=None,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.semantic_adapter = semantic_adapter
+        self.acoustic_adapter = acoustic_adapter
+        self.llm = llm
+        self.chat = chat
+        self.stage = stage
+        self.mask_padding = mask_padding
+        self.answer_system_prompt = answer_system_prompt
+        width = self.backbone.config.hidden_size
+        self.trainable_prompts = torch.nn.Embedding(NUM_STAGE1_PROMPTS, width)
+
+    @property
+    def backbone(self):
+        """The :class:`~speechbrain_diffa.llada.LLaDA` inside ``llm`` (seen through a PEFT wrapper)."""
+        llm = self.llm
+        while not hasattr(llm, "llada_config"):
+            llm = llm.base_model.model if hasattr(llm, "base_model") else llm.model
+        return llm
+
+    def encode_audio(self, wavs, wav_lens=None):
+        """Waveforms to the audio block.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``(batch, samples)`` at 16 kHz.
+        wav_lens : torch.Tensor
+            ``(batch,)`` relative lengths.
+
+        Returns
+        -------
+        audio : torch.Tensor
+            ``(batch, positions, d_model)``: 64 acoustic (or 20 prompt) + T/4 semantic positions.
+        lengths : torch.LongTensor
+            ``(batch,)`` valid positions (all of them unless ``mask_padding``).
+        """
+        enc = self.encoder(wavs, wav_lens)
+        semantic, semantic_lens = self.semantic_adapter(enc.last, enc.lengths)
+        batch = semantic.shape[0]
+        if self.stage == 1:
+            front = self.trainable_prompts.weight.unsqueeze(0).expand(batch, -1, -1)
+        else:
+            front = self.acoustic_adapter(enc.taps, enc.lengths)
+        audio = torch.cat([front.to(semantic.dtype), semantic], dim=1)
+        if self.mask_padding:
+            lengths = front.shape[1] + semantic_lens
+        else:
+            lengths = torch.full((batch,), audio.shape[1], dtype=torch.long, device=audio.device)
+        return audio.to(self.backbone.dtype), lengths
+
+    def splice(self, ids, splice_at, audio, audio_lens, text_mask=None):
+        """Insert each item's audio block before ``splice_at`` in its embedded text.
+
+        Arguments
+        ---------
+        ids : torch.LongTensor
+            ``(batch, text_len)``.
+        splice_at : torch.LongTensor
+            ``(batch,)``.
+        audio : torch.Tensor
+            ``(batch, positions, d_model)``.
+        audio_lens : torch.LongTensor
+            ``(batch,)`` valid audio positions; the rest become padding at the end of the row.
+        text_mask : torch.Tensor
+            ``(batch, text_len)``, 0 on text padding (default: all real).
+
+        Returns
+        -------
+        SplicedBatch
+        """
+        batch, text_len = ids.shape
+        device = ids.device
+        splice_at, audio_lens = splice_at.to(device), audio_lens.to(device)
+        text = self.backbone.embed(ids)
+        col = torch.arange(text_len, device=device)[None, :]
+        text_slots = col + (col >= splice_at[:, None]) * audio_lens[:, None]
+        total = text_len + audio.shape[1]
+        embeds = text.new_zeros(batch, total, text.shape[-1])
+        rows = torch.arange(batch, device=device)[:, None]
+        embeds = embeds.index_put((rows.expand_as(text_slots), text_slots), text)
+        valid = torch.arange(audio.shape[1], device=device)[None, :] < audio_lens[:, None]
+        audio_rows, audio_cols = valid.nonzero(as_tuple=True)
+        embeds = embeds.index_put(
+            (audio_rows, splice_at[audio_rows] + audio_cols), audio[audio_rows, audio_cols]
+        )
+        mask = torch.zeros(batch, total, dtype=torch.long, device=device)
+        text_mask = torch.ones_like(ids) if text_mask is None else text_mask.long()
+        mask.scatter_(1, text_slots, text_mask)
+        mask[audio_rows, splice_at[audio_rows] + audio_cols] = 1
+        return SplicedBatch(inputs_embeds=embeds, attention_mask=mask, text_slots=text_slots)
+
+    def masked_logits(self, noisy, masked, audio, audio_lens, splice_at):
+        """Logits at the masked text positions only, ``(n_masked, vocab)`` in row-major order."""
+        spliced = self.splice(noisy, splice_at, audio, audio_lens)
+        where = torch.zeros_like(spliced.attention_mask, dtype=torch.bool)
+        where.scatter_(1, spliced.text_slots, masked)
+        out = self.llm(
+            inputs_embeds=spliced.inputs_embeds,
+            attention_mask=spliced.attention_mask,
+            logits_mask=where,
+        )
+        return out.logits
+
+    def sft_loss(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None):
+        """Masked-diffusion SFT loss of a batch (only answer-side tokens are masked and scored).
+
+        Arguments
+        ---------
+        wavs, wav_lens : torch.Tensor
+            Audio batch.
+        ids : torch.LongTensor
+            ``(batch, time)`` from :meth:`ChatLayout.collate_training`.
+        prompt_lengths, splice_at : torch.LongTensor
+            ``(batch,)``.
+        generator : torch.Generator
+            Randomness of the forward process.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            Scalar.
+        accuracy : torch.Tensor
+            Masked-token accuracy (detached).
+        """
+        answer = torch.arange(ids.shape[1], device=ids.device)[None, :] >= prompt_lengths[:, None].to(ids.device)
+        noisy, masked, p = forward_process(ids, answer, self.chat.mask_id, generator=generator)
+        audio, audio_lens = self.encode_audio(wavs, wav_lens)
+        logits = self.masked_logits(noisy, masked, audio, audio_lens, splice_at)
+        targets = ids[masked]
+        rows = masked.nonzero()[:, 0]
+        loss = masked_diffusion_loss(logits, targets, p[rows], answer.sum())
+        accuracy = (logits.argmax(-1) == targets).float().mean() if len(targets) else loss.new_zeros(())
+        return loss, accuracy.detach()
+
+    def elbo_scorer(self, audio, audio_lens, splice_at):
+        """A ``scorer(noisy, masked) -> logits`` for :func:`~speechbrain_diffa.diffusion.monte_carlo_elbos`."""
+        return lambda noisy, masked: self.masked_logits(noisy, masked, audio, audio_lens, splice_at)
+
+    def elbo(self, wavs, wav_lens, ids, prompt_lengths, splice_at, num_samples=4, generator=None):
+        """Monte-Carlo ELBO ``(batch,)`` of each answer given its audio and prompt."""
+        answer = torch.arange(ids.shape[1], device=ids.device)[None, :] >= prompt_lengths[:, None].to(ids.device)
+        audio, audio_lens = self.encode_audio(wavs, wav_lens)
+        scorer = self.elbo_scorer(audio, audio_lens, splice_at)
+        (elbo,) = monte_carlo_elbos([scorer], ids, answer, self.chat.mask_id, num_samples, generator)
+        return elbo
+
+    @torch.no_grad()
+    def answer(self, wavs, wav_lens, questions, steps=16, gen_length=16, block_length=16, **decoding):
+        """Answer one question per clip (defaults: DIFFA-2's multiple-choice decoding, 16/16/16).
+
+        Arguments
+        ---------
+        wavs, wav_lens : torch.Tensor
+            Audio batch.
+        questions : list of str
+            One question per clip.
+        steps, gen_length, block_length : int
+            Decoding schedule (see :func:`speechbrain_diffa.sampling.generate`).
+        **decoding
+            Further :func:`~speechbrain_diffa.sampling.generate` options.
+
+        Returns
+        -------
+        list of str
+        """
+        if len(questions) != wavs.shape[0]:
+            raise ValueError(f"{len(questions)} questions for {wavs.shape[0]} audio clips")
+        audio, audio_lens = self.encode_audio(wavs, wav_lens)
+        prompts = [self.chat.prompt(q, system_prompt=self.answer_system_prompt) for q in questions]
+        ids, mask, splice_at = self.chat.collate_prompts(prompts)
+        device = audio.device
+        ids, mask = ids.to(device), mask.to(device)
+        lm = AudioConditionedLM(self, audio, audio_lens, splice_at)
+        out = generate(
+            lm,
+            ids,
+            steps=steps,
+            gen_length=gen_length,
+            block_length=block_length,
+            mask_id=self.chat.mask_id,
+            eos_id=self.chat.eos_id,
+            eot_id=self.chat.eot_id,
+            attention_mask=None if bool(mask.all()) else mask,
+            **decoding,
+        )
+        return [self.chat.decode_answer(row.tolist()) for row in out[:, ids.shape[1]:]]
+
+
+class AudioConditionedLM:
+    """``lm(ids, attention_mask=None).logits``: LLaDA on ``ids`` with a fixed audio block spliced in.
+
+    This is how the one sampler in :mod:`speechbrain_diffa.sampling` decodes with audio: it sees a
+    text-only model whose logits cover the text positions; the audio positions are added here and
+    never reach the sampler. Batches of 2x the audio batch (classifier-free guidance) reuse the audio.
+
+    Arguments
+    ---------
+    model : DIFFA2Model
+    audio : torch.Tensor
+        ``(batch, positions, d_model)`` from :meth:`DIFFA2Model.encode_audio`.
+    audio_lens : torch.LongTensor
+        ``(batch,)``.
+    splice_at : torch.LongTensor
+        ``(batch,)`` in the (padded) text rows.
+    """
+
+    def __init__(self, model, audio, audio_lens, splice_at):
+        self.model = model
+        self.audio = audio
+        self.audio_lens = audio_lens
+        self.splice_at = splice_at
+
+    def __call__(self, ids, attention_mask=None):
+        """Logits ``(batch, text_len, vocab)`` at the text positions."""
+        repeat = ids.shape[0] // self.audio.shape[0]
+        spliced = self.model.splice(
+            ids,
+            self.splice_at.repeat(repeat),
+            self.audio.repeat(repeat, 1, 1),
+            self.audio_lens.repeat(repeat),
+            attention_mask,
+        )
+        mask = None if bool(spliced.attention_mask.all()) else spliced.attention_mask
+        return self.model.llm(
+            inputs_embeds=spliced.inputs_embeds, attention_mask=mask, logits_index=spliced.text_slots
+        )
