@@ -38,9 +38,9 @@ class SemanticAdapter(torch.nn.Module):
         LLaDA width (4096).
     downsample : int
         Time reduction (4 in DIFFA-2).
-    mask_padding : bool
-        Zero the frames past each item's length before the convolutions, so padding cannot
-        leak into valid outputs. Off reproduces the release (which was trained without it).
+
+    Output ``i`` reads input frames up to ``4 i + 2``, so the ``lengths // 4`` valid outputs never
+    see padding; no mask is needed here (padding is masked later, in LLaDA's attention).
 
     Example
     -------
@@ -50,10 +50,9 @@ class SemanticAdapter(torch.nn.Module):
     (torch.Size([2, 12, 32]), [12, 7])
     """
 
-    def __init__(self, input_size, output_size, downsample=4, mask_padding=False):
+    def __init__(self, input_size, output_size, downsample=4):
         super().__init__()
         self.downsample = downsample
-        self.mask_padding = mask_padding
         self.conv = torch.nn.Sequential(
             torch.nn.Conv1d(input_size, input_size, kernel_size=3, padding=1),
             torch.nn.GELU(),
@@ -90,8 +89,6 @@ class SemanticAdapter(torch.nn.Module):
         x = x[:, :keep]
         if lengths is None:
             lengths = torch.full((x.shape[0],), keep, dtype=torch.long, device=x.device)
-        if self.mask_padding:
-            x = x * lengths_to_mask(lengths, keep).unsqueeze(-1).to(x.dtype)
         y = self.conv(x.transpose(1, 2)).transpose(1, 2)
         y = self.layernorm(self.linear_connector(y))
         out_lengths = (lengths // self.downsample).clamp(max=y.shape[1])

@@ -270,12 +270,44 @@ class LLaDA(torch.nn.Module):
     @property
     def device(self):
         """Device of the embedding table."""
-        return self.llm.model.embed_tokens.weight.device
+        return self.get_input_embeddings().weight.device
 
     @property
     def dtype(self):
         """Dtype of the embedding table."""
-        return self.llm.model.embed_tokens.weight.dtype
+        return self.get_input_embeddings().weight.dtype
+
+    def add_lora(self, r=8, alpha=16, dropout=0.05, targets=("q_proj", "k_proj", "v_proj", "ff_proj", "up_proj")):
+        """Wrap the transformer with PEFT LoRA adapters; only they train afterwards.
+
+        Defaults are DIFFA-2's stage-3 LoRA (r 8, alpha 16, dropout 0.05 on q, k, v, ff_proj,
+        up_proj; ``attn_out`` and ``ff_out`` are not adapted). ``targets`` use release names.
+
+        Returns
+        -------
+        peft.PeftModel
+            The wrapped transformer, also stored as ``self.llm``.
+
+        Example
+        -------
+        >>> llm = LLaDA({"d_model": 32, "n_layers": 2, "n_heads": 4, "mlp_hidden_size": 96,
+        ...              "vocab_size": 100, "mask_token_id": 99, "eos_token_id": 98})
+        >>> _ = llm.add_lora()
+        >>> sum(p.numel() for p in llm.parameters() if p.requires_grad)
+        7168
+        """
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(
+            r=r, lora_alpha=alpha, lora_dropout=dropout, bias="none", target_modules=lora_target_names(targets)
+        )
+        self.llm = get_peft_model(self.llm, config)
+        return self.llm
+
+    @property
+    def transformer(self):
+        """The transformers ``LlamaForCausalLM`` (inside the PEFT wrapper once LoRA is added)."""
+        return self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
 
     def get_input_embeddings(self):
         """The token embedding table (``nn.Embedding``)."""
@@ -340,7 +372,7 @@ class LLaDA(torch.nn.Module):
         new_len = inputs_embeds.shape[1]
         if position_ids is None and attention_mask is not None:
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -new_len:]
-        out = self.llm.model(
+        out = self.transformer.model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
@@ -354,7 +386,7 @@ class LLaDA(torch.nn.Module):
             picked = hidden[logits_mask]
         else:
             picked = hidden
-        logits = self.llm.lm_head(picked)
+        logits = self.transformer.lm_head(picked)
         return LLaDAOutput(logits=logits, cache=out.cache if use_cache else None, hidden_states=hidden)
 
     @classmethod
@@ -446,6 +478,8 @@ class LLaDA(torch.nn.Module):
         >>> torch.equal(again.llm.lm_head.weight, llm.llm.lm_head.weight)
         True
         """
+        if self.transformer is not self.llm:
+            raise ValueError("save_pretrained writes the base weights only; merge or drop LoRA first")
         os.makedirs(path, exist_ok=True)
         names = internal_to_release_names(
             self.llada_config["n_layers"], self.llada_config.get("weight_tying", False)

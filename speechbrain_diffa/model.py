@@ -50,7 +50,7 @@ class DIFFA2Model(torch.nn.Module):
     semantic_adapter : speechbrain_diffa.adapters.SemanticAdapter
     acoustic_adapter : speechbrain_diffa.adapters.AcousticAdapter
     llm : speechbrain_diffa.llada.LLaDA
-        The backbone (optionally PEFT-wrapped by the caller after construction).
+        The backbone (add LoRA with ``llm.add_lora()``).
     chat : speechbrain_diffa.chat.ChatLayout
         Prompt layout and tokenizer.
     stage : int
@@ -93,16 +93,8 @@ class DIFFA2Model(torch.nn.Module):
         self.stage = stage
         self.mask_padding = mask_padding
         self.answer_system_prompt = answer_system_prompt
-        width = self.backbone.config.hidden_size
+        width = self.llm.config.hidden_size
         self.trainable_prompts = torch.nn.Embedding(NUM_STAGE1_PROMPTS, width)
-
-    @property
-    def backbone(self):
-        """The :class:`~speechbrain_diffa.llada.LLaDA` inside ``llm`` (seen through a PEFT wrapper)."""
-        llm = self.llm
-        while not hasattr(llm, "llada_config"):
-            llm = llm.base_model.model if hasattr(llm, "base_model") else llm.model
-        return llm
 
     def encode_audio(self, wavs, wav_lens=None):
         """Waveforms to the audio block.
@@ -133,7 +125,7 @@ class DIFFA2Model(torch.nn.Module):
             lengths = front.shape[1] + semantic_lens
         else:
             lengths = torch.full((batch,), audio.shape[1], dtype=torch.long, device=audio.device)
-        return audio.to(self.backbone.dtype), lengths
+        return audio.to(self.llm.dtype), lengths
 
     def splice(self, ids, splice_at, audio, audio_lens, text_mask=None):
         """Insert each item's audio block before ``splice_at`` in its embedded text.
@@ -158,7 +150,7 @@ class DIFFA2Model(torch.nn.Module):
         batch, text_len = ids.shape
         device = ids.device
         splice_at, audio_lens = splice_at.to(device), audio_lens.to(device)
-        text = self.backbone.embed(ids)
+        text = self.llm.embed(ids)
         col = torch.arange(text_len, device=device)[None, :]
         text_slots = col + (col >= splice_at[:, None]) * audio_lens[:, None]
         total = text_len + audio.shape[1]

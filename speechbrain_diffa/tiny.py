@@ -232,7 +232,7 @@ def make_tiny_diffa2(root, stage=2, mask_padding=False, seed=0):
     Example
     -------
     >>> model = make_tiny_diffa2(getfixture("tmpdir"))
-    >>> model.stage, model.backbone.config.hidden_size
+    >>> model.stage, model.llm.config.hidden_size
     (2, 64)
     """
     from speechbrain_diffa.adapters import AcousticAdapter, SemanticAdapter
@@ -251,7 +251,7 @@ def make_tiny_diffa2(root, stage=2, mask_padding=False, seed=0):
     width = llm.config.hidden_size
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        semantic = SemanticAdapter(encoder.output_size, width, mask_padding=mask_padding)
+        semantic = SemanticAdapter(encoder.output_size, width)
         acoustic = AcousticAdapter(
             encoder.output_size,
             num_heads=encoder.num_heads,

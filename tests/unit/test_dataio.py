@@ -1,0 +1,55 @@
+"""Audio input: downmix, resample, truncation, and clear errors for bad files."""
+
+import logging
+
+import pytest
+import torch
+from speechbrain.dataio import audio_io
+
+from speechbrain_diffa.dataio import AudioError, batch_waveforms, load_audio
+
+
+def write(path, audio, rate):
+    audio_io.save(str(path), audio, rate)
+    return str(path)
+
+
+def test_stereo_is_averaged_and_resampled(tmp_path):
+    left = torch.sin(torch.arange(44100) / 10.0) * 0.5
+    path = write(tmp_path / "stereo.wav", torch.stack([left, left * 0.0]), 44100)
+    audio = load_audio(path)
+    assert audio.shape == (16000,)
+    assert abs(float(audio.abs().max()) - 0.25) < 0.02  # mean of the two channels
+
+
+def test_long_audio_truncated_with_warning(tmp_path, caplog):
+    path = write(tmp_path / "long.wav", torch.rand(1, 16000 * 31) * 0.2 - 0.1, 16000)
+    with caplog.at_level(logging.WARNING):
+        audio = load_audio(path)
+    assert audio.shape == (16000 * 30,)
+    assert "truncated to 30 s" in caplog.text
+
+
+def test_silence_warns_but_loads(tmp_path, caplog):
+    path = write(tmp_path / "silent.wav", torch.zeros(1, 8000), 16000)
+    with caplog.at_level(logging.WARNING):
+        assert load_audio(path).shape == (8000,)
+    assert "digital silence" in caplog.text
+
+
+def test_bad_files_name_the_file(tmp_path):
+    with pytest.raises(AudioError, match="not found: .*nope.wav"):
+        load_audio(str(tmp_path / "nope.wav"))
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"this is not audio at all")
+    with pytest.raises(AudioError, match="Cannot read audio file .*garbage.wav"):
+        load_audio(str(garbage))
+    empty = write(tmp_path / "empty.wav", torch.zeros(1, 0), 16000)
+    with pytest.raises(AudioError, match="empty.wav is empty"):
+        load_audio(empty)
+
+
+def test_batch_waveforms_relative_lengths():
+    wavs, lens = batch_waveforms([torch.ones(10), torch.ones(5), torch.ones(8)])
+    assert wavs.shape == (3, 10) and torch.allclose(lens, torch.tensor([1.0, 0.5, 0.8]))
+    assert wavs[1, 5:].abs().sum() == 0

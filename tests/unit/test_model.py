@@ -1,0 +1,121 @@
+"""The assembled DIFFA-2: audio block, splice, padding, SFT loss, ELBO, answering from a file."""
+
+import os
+
+import pytest
+import torch
+from speechbrain.dataio import audio_io
+
+from speechbrain_diffa.dataio import batch_waveforms, load_audio
+from speechbrain_diffa.tiny import make_tiny_diffa2
+
+
+@pytest.fixture(scope="module")
+def model(tiny_root):
+    return make_tiny_diffa2(tiny_root, mask_padding=True).eval()
+
+
+def test_audio_block_layout(tiny_root):
+    wavs = torch.randn(2, 16000) * 0.1
+    for stage, front in ((1, 20), (2, 8)):  # 20 stage-1 prompts; the tiny Q-Former has 8 queries
+        model = make_tiny_diffa2(tiny_root, stage=stage).eval()
+        audio, lens = model.encode_audio(wavs, torch.tensor([1.0, 0.5]))
+        # 1 s -> 50 encoder frames -> 12 semantic positions; release mode: no padding mask
+        assert audio.shape == (2, front + 12, 64)
+        assert lens.tolist() == [front + 12] * 2
+        if stage == 1:
+            assert torch.equal(audio[0, :20], model.trainable_prompts.weight)
+
+
+def test_masked_lengths(model):
+    audio, lens = model.encode_audio(torch.randn(2, 16000) * 0.1, torch.tensor([1.0, 0.5]))
+    assert lens.tolist() == [8 + 12, 8 + 6]
+
+
+def test_splice_places_audio_and_text(model):
+    ids = torch.randint(0, 300, (2, 10))
+    audio = torch.randn(2, 4, 64)
+    out = model.splice(ids, torch.tensor([3, 5]), audio, torch.tensor([4, 2]))
+    text = model.llm.embed(ids)
+    assert out.text_slots[0].tolist() == [0, 1, 2, 7, 8, 9, 10, 11, 12, 13]
+    assert out.text_slots[1].tolist() == [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]
+    assert torch.equal(out.inputs_embeds[0, 3:7], audio[0])
+    assert torch.equal(out.inputs_embeds[1, 5:7], audio[1, :2])
+    assert torch.equal(out.inputs_embeds[1, 7], text[1, 5])
+    assert out.attention_mask.sum(1).tolist() == [14, 12]
+    assert out.attention_mask[1, 12:].sum() == 0
+
+
+def test_batch_equals_single_items_with_padding_masks(model):
+    """Items of different audio and prompt lengths give the same logits batched as alone."""
+    wavs, lens = batch_waveforms([torch.randn(16000) * 0.1, torch.randn(7000) * 0.1])
+    questions = ["How many beeps are there?", "Is it a tone or noise, or is it music?"]
+    prompts = [model.chat.prompt(q) for q in questions]
+    ids, mask, splice = model.chat.collate_prompts(prompts)
+    audio, audio_lens = model.encode_audio(wavs, lens)
+    from speechbrain_diffa.model import AudioConditionedLM
+
+    batched = AudioConditionedLM(model, audio, audio_lens, splice)(ids, attention_mask=mask).logits
+    for i, p in enumerate(prompts):
+        one_audio, one_len = model.encode_audio(wavs[i : i + 1, : int(lens[i] * wavs.shape[1])])
+        alone = AudioConditionedLM(model, one_audio, one_len, torch.tensor([p.splice_at]))(torch.tensor([p.ids])).logits
+        assert (batched[i, -len(p.ids):] - alone[0]).abs().max() < 1e-4
+
+
+def test_sft_loss_only_scores_answer_and_is_finite(model):
+    examples = [model.chat.training_example("How many beeps?", "three"),
+                model.chat.training_example("Tone or noise?", "noise, a short burst")]
+    ids, plen, splice = model.chat.collate_training(examples)
+    wavs = torch.randn(2, 16000) * 0.1
+    loss, acc = model.sft_loss(wavs, None, ids, plen, splice, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss) and loss > 0 and 0 <= acc <= 1
+    elbo = model.elbo(wavs, None, ids, plen, splice, num_samples=2)
+    assert elbo.shape == (2,) and (elbo < 0).all()
+
+
+def test_sft_overfits_a_few_examples(tiny_root):
+    """Training only the adapters (stage 2) on two clips drives the loss down."""
+    torch.manual_seed(0)
+    model = make_tiny_diffa2(tiny_root, stage=2)
+    model.llm.requires_grad_(False)
+    examples = [model.chat.training_example("How many beeps?", "three beeps"),
+                model.chat.training_example("How many beeps?", "five beeps")]
+    ids, plen, splice = model.chat.collate_training(examples)
+    wavs = torch.randn(2, 12000) * 0.3
+    trainable = list(model.semantic_adapter.parameters()) + list(model.acoustic_adapter.parameters())
+    optimizer = torch.optim.Adam(trainable, lr=3e-3)
+    frozen_before = model.llm.llm.lm_head.weight.clone()
+
+    def held_out_loss():
+        model.eval()
+        with torch.no_grad():
+            return sum(model.sft_loss(wavs, None, ids, plen, splice, torch.Generator().manual_seed(s))[0]
+                       for s in range(4)) / 4
+
+    before = held_out_loss()
+    model.train()
+    for step in range(40):
+        loss, _ = model.sft_loss(wavs, None, ids, plen, splice)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = held_out_loss()
+    assert after < 0.5 * before, (before, after)
+    assert torch.equal(model.llm.llm.lm_head.weight, frozen_before)
+
+
+def test_answer_from_wav_files(model, tmp_path):
+    paths = []
+    for i, (seconds, rate, channels) in enumerate([(1.0, 16000, 1), (2.5, 22050, 2)]):
+        path = str(tmp_path / f"clip{i}.wav")
+        audio_io.save(path, torch.randn(channels, int(seconds * rate)) * 0.1, rate)
+        paths.append(path)
+    wavs, lens = batch_waveforms([load_audio(p) for p in paths])
+    settings = dict(steps=8, gen_length=8, block_length=4)
+    batched = model.answer(wavs, lens, ["How many beeps?", "Is it music?"], **settings)
+    assert len(batched) == 2 and all(isinstance(a, str) for a in batched)
+    for i, path in enumerate(paths):
+        w, l = batch_waveforms([load_audio(path)])
+        assert model.answer(w, l, [["How many beeps?", "Is it music?"][i]], **settings)[0] == batched[i]
+    with pytest.raises(ValueError, match="2 questions for 1 audio clips"):
+        model.answer(w, l, ["a", "b"])

@@ -1,0 +1,125 @@
+"""The reference sampler: schedule, semi-autoregressive blocks, quirks, padding, guidance."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from speechbrain_diffa.llada import LLaDA
+from speechbrain_diffa.sampling import generate, transfer_schedule
+
+MASK, EOS, EOT, VOCAB = 31, 30, 29, 32
+
+
+class Recorder:
+    """A fake model with fixed logits per position; records every canvas it is shown."""
+
+    def __init__(self, logits):
+        self.logits = logits
+        self.seen = []
+
+    def __call__(self, x, attention_mask=None):
+        self.seen.append(x.clone())
+        return SimpleNamespace(logits=self.logits[: x.shape[0], : x.shape[1]].clone())
+
+
+@pytest.fixture(scope="module")
+def llm():
+    torch.manual_seed(0)
+    return LLaDA({"d_model": 32, "n_layers": 2, "n_heads": 4, "mlp_hidden_size": 64,
+                  "vocab_size": VOCAB, "mask_token_id": MASK, "eos_token_id": EOS}).eval()
+
+
+def test_transfer_schedule_remainder_first():
+    masked = torch.zeros(2, 8, dtype=torch.bool)
+    masked[0, :7] = True
+    masked[1, :2] = True
+    assert transfer_schedule(masked, 3).tolist() == [[3, 2, 2], [1, 1, 0]]
+
+
+def test_one_commit_per_step_and_blocks_left_to_right():
+    torch.manual_seed(0)
+    model = Recorder(torch.randn(1, 12, VOCAB).index_fill(2, torch.tensor([MASK]), -1e9))
+    prompt = torch.randint(0, 20, (1, 4))
+    out = generate(model, prompt, steps=8, gen_length=8, block_length=4, mask_id=MASK)
+    assert len(model.seen) == 8
+    for step, canvas in enumerate(model.seen):
+        assert int((canvas[0, 4:] == MASK).sum()) == 8 - step
+        if step < 4:  # second block untouched while the first is decoded
+            assert (canvas[0, 8:] == MASK).all()
+    assert torch.equal(out[:, :4], prompt) and not (out == MASK).any()
+    # Greedy: every committed token is the argmax of its position.
+    assert torch.equal(out[0, 4:], model.logits[0, 4:].argmax(-1))
+
+
+def test_committed_mask_uses_quota_and_stays_masked():
+    """Candidates include [MASK]; committing one leaves the position masked (reference quirk).
+
+    Position 3 stays masked and keeps winning, so it takes every step's quota: nothing else
+    is ever committed, exactly as in LLaDA's generate().
+    """
+    logits = torch.zeros(1, 6, VOCAB)
+    logits[0, :, 5] = 1.0
+    logits[0, 3, MASK] = 50.0  # position 3 is very sure it is a mask
+    model = Recorder(logits)
+    out = generate(model, torch.tensor([[1, 2]]), steps=4, gen_length=4, block_length=4, mask_id=MASK)
+    assert (out[0, 2:] == MASK).all()
+    assert (model.seen[-1][0, 2:] == MASK).all()
+
+
+def test_confidence_eos_eot_switch_at_temperature_zero():
+    """EOS and EoT confidences drop to 0, so they are committed after everything else."""
+    logits = torch.zeros(1, 5, VOCAB)
+    logits[0, 1, EOS] = 9.0   # most confident: EOS
+    logits[0, 2, EOT] = 8.0   # then EoT
+    logits[0, 3, 7] = 1.0
+    logits[0, 4, 8] = 0.5
+    plain = Recorder(logits)
+    generate(plain, torch.tensor([[1]]), steps=4, gen_length=4, block_length=4, mask_id=MASK)
+    assert plain.seen[1][0, 1] == EOS  # committed first
+    switched = Recorder(logits)
+    out = generate(switched, torch.tensor([[1]]), steps=4, gen_length=4, block_length=4, mask_id=MASK,
+                   confidence_eos_eot_inf=True, eos_id=EOS, eot_id=EOT)
+    assert switched.seen[2][0, 3] == 7 and switched.seen[2][0, 4] == 8
+    assert out[0, 1:].tolist() == [EOS, EOT, 7, 8]
+    forbidden = generate(Recorder(logits), torch.tensor([[1]]), steps=4, gen_length=4, block_length=4,
+                         mask_id=MASK, logits_eos_inf=True, eos_id=EOS)
+    assert EOS not in forbidden[0].tolist()
+
+
+def test_left_padded_batch_equals_single_prompts(llm):
+    prompts = [torch.randint(0, 28, (1, n)) for n in (3, 7, 5)]
+    width = 7
+    batch = torch.full((3, width), EOS)
+    mask = torch.zeros(3, width, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        batch[i, width - p.shape[1]:] = p
+        mask[i, width - p.shape[1]:] = 1
+    settings = dict(steps=8, gen_length=8, block_length=4, mask_id=MASK)
+    together = generate(llm, batch, attention_mask=mask, **settings)
+    for i, p in enumerate(prompts):
+        assert torch.equal(together[i, width:], generate(llm, p, **settings)[0, p.shape[1]:])
+
+
+def test_guidance_and_sampling_options(llm):
+    prompt = torch.randint(0, 28, (2, 5))
+    settings = dict(steps=4, gen_length=8, block_length=8, mask_id=MASK)
+    greedy = generate(llm, prompt, **settings)
+    assert torch.equal(generate(llm, prompt, **settings), greedy)
+    assert torch.equal(generate(llm, prompt, cfg_scale=0.0, **settings), greedy)
+    guided = generate(llm, prompt, cfg_scale=2.0, **settings)
+    assert guided.shape == greedy.shape
+    torch.manual_seed(1)
+    sampled = generate(llm, prompt, temperature=1.0, remasking="random", **settings)
+    torch.manual_seed(1)
+    assert torch.equal(generate(llm, prompt, temperature=1.0, remasking="random", **settings), sampled)
+
+
+def test_bad_schedules():
+    model = Recorder(torch.zeros(1, 20, VOCAB))
+    with pytest.raises(ValueError, match="multiple of block_length"):
+        generate(model, torch.tensor([[1]]), steps=4, gen_length=6, block_length=4, mask_id=MASK)
+    with pytest.raises(ValueError, match="multiple of the number of blocks"):
+        generate(model, torch.tensor([[1]]), steps=3, gen_length=8, block_length=4, mask_id=MASK)
+    with pytest.raises(ValueError, match="remasking"):
+        generate(model, torch.tensor([[1]]), steps=4, gen_length=4, block_length=4, mask_id=MASK, remasking="x")
