@@ -509,6 +509,41 @@ class LLaDA(torch.nn.Module):
             json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=2)
 
 
+def crop_cache(cache, length):
+    """Cut a transformers cache back to its first ``length`` positions (decoder hook).
+
+    Example
+    -------
+    >>> llm = LLaDA({"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 32,
+    ...              "vocab_size": 20, "mask_token_id": 19, "eos_token_id": 18})
+    >>> cache = llm(torch.arange(6)[None], use_cache=True).cache
+    >>> crop_cache(cache, 4); cache.get_seq_length()
+    4
+    """
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        cache.crop(-extra)
+
+
+def drop_cache_span(cache, start, end):
+    """Remove cached positions ``[start, end)`` from every layer (the dual cache keeps both sides).
+
+    Attention is bidirectional and RoPE is applied before keys are cached, so the order of cached
+    keys does not matter: a block fed after ``[prefix ; suffix]`` attends exactly as in place.
+
+    Example
+    -------
+    >>> llm = LLaDA({"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 32,
+    ...              "vocab_size": 20, "mask_token_id": 19, "eos_token_id": 18})
+    >>> cache = llm(torch.arange(6)[None], use_cache=True).cache
+    >>> drop_cache_span(cache, 2, 4); cache.get_seq_length()
+    4
+    """
+    for layer in cache.layers:
+        layer.keys = torch.cat([layer.keys[..., :start, :], layer.keys[..., end:, :]], dim=-2)
+        layer.values = torch.cat([layer.values[..., :start, :], layer.values[..., end:, :]], dim=-2)
+
+
 def read_llada_config(path):
     """Read and check ``config.json`` of a LLaDA folder; errors name the file and the key.
 

@@ -139,7 +139,9 @@ class DIFFA2Model(torch.nn.Module):
         audio : torch.Tensor
             ``(batch, positions, d_model)``.
         audio_lens : torch.LongTensor
-            ``(batch,)`` valid audio positions; the rest become padding at the end of the row.
+            ``(batch,)`` valid audio positions. Shorter blocks are padded in place (masked out),
+            so every row's text after the audio sits at the same offset, ``+ positions``: the
+            answer region stays column-aligned, which the decoder's cache relies on.
         text_mask : torch.Tensor
             ``(batch, text_len)``, 0 on text padding (default: all real).
 
@@ -152,7 +154,7 @@ class DIFFA2Model(torch.nn.Module):
         splice_at, audio_lens = splice_at.to(device), audio_lens.to(device)
         text = self.llm.embed(ids)
         col = torch.arange(text_len, device=device)[None, :]
-        text_slots = col + (col >= splice_at[:, None]) * audio_lens[:, None]
+        text_slots = col + (col >= splice_at[:, None]) * audio.shape[1]
         total = text_len + audio.shape[1]
         embeds = text.new_zeros(batch, total, text.shape[-1])
         rows = torch.arange(batch, device=device)[:, None]
@@ -180,7 +182,7 @@ class DIFFA2Model(torch.nn.Module):
         )
         return out.logits
 
-    def sft_loss(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None):
+    def sft_loss(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None):
         """Masked-diffusion SFT loss of a batch (only answer-side tokens are masked and scored).
 
         Arguments
@@ -193,6 +195,8 @@ class DIFFA2Model(torch.nn.Module):
             ``(batch,)``.
         generator : torch.Generator
             Randomness of the forward process.
+        t : torch.Tensor
+            ``(batch,)`` fixed timesteps (default: t ~ U(0, 1)), e.g. for a steady validation loss.
 
         Returns
         -------
@@ -202,7 +206,7 @@ class DIFFA2Model(torch.nn.Module):
             Masked-token accuracy (detached).
         """
         answer = torch.arange(ids.shape[1], device=ids.device)[None, :] >= prompt_lengths[:, None].to(ids.device)
-        noisy, masked, p = forward_process(ids, answer, self.chat.mask_id, generator=generator)
+        noisy, masked, p = forward_process(ids, answer, self.chat.mask_id, t=t, generator=generator)
         audio, audio_lens = self.encode_audio(wavs, wav_lens)
         logits = self.masked_logits(noisy, masked, audio, audio_lens, splice_at)
         targets = ids[masked]
@@ -289,16 +293,32 @@ class AudioConditionedLM:
         self.audio_lens = audio_lens
         self.splice_at = splice_at
 
-    def __call__(self, ids, attention_mask=None):
-        """Logits ``(batch, text_len, vocab)`` at the text positions."""
+    @property
+    def llm(self):
+        """The LLaDA backbone."""
+        return self.model.llm
+
+    def _splice(self, ids, attention_mask):
         repeat = ids.shape[0] // self.audio.shape[0]
-        spliced = self.model.splice(
+        return self.model.splice(
             ids,
             self.splice_at.repeat(repeat),
             self.audio.repeat(repeat, 1, 1),
             self.audio_lens.repeat(repeat),
             attention_mask,
         )
+
+    def prepare_inputs(self, ids, attention_mask=None):
+        """Inputs for the decoder's block runner: embeddings, key mask, and the answer offset.
+
+        Text after the audio block sits ``positions`` further in the sequence than in ``ids``.
+        """
+        spliced = self._splice(ids, attention_mask)
+        return spliced.inputs_embeds, spliced.attention_mask, self.audio.shape[1]
+
+    def __call__(self, ids, attention_mask=None):
+        """Logits ``(batch, text_len, vocab)`` at the text positions."""
+        spliced = self._splice(ids, attention_mask)
         mask = None if bool(spliced.attention_mask.all()) else spliced.attention_mask
         return self.model.llm(
             inputs_embeds=spliced.inputs_embeds, attention_mask=mask, logits_index=spliced.text_slots

@@ -9,12 +9,26 @@ per-step quota is the block's masked count divided by its steps, remainder to th
 The same loop serves text-only models (``model(ids)``) and DIFFA-2 with audio: the audio path
 passes a callable that splices the audio block in (:class:`speechbrain_diffa.model.AudioConditionedLM`).
 
+Fast options, each a small step of the same loop (all off by default):
+
+* ``threshold`` / ``factor``: commit several tokens per step (Fast-dLLM's confidence threshold;
+  DIFFA-2's factor rule), and move on as soon as the block has no masks left;
+* ``eos_early_stop``: stop a row once its block holds EOS with no mask before it (DIFFA-2 FPD);
+* ``cache="prefix"`` / ``"dual"``: encode everything once per block, then feed only the block
+  (and, for ``prefix``, what follows it) against cached keys/values (Fast-dLLM's block cache);
+* with any fast option the LM head runs only on the current block.
+
+With a fast option the candidates are restricted to the current block (the reference also lets
+masks left in earlier blocks compete, which needs the whole canvas).
+
 Authors
  * speechbrain_diffa contributors 2026
 """
 
 import torch
 import torch.nn.functional as F
+
+from speechbrain_diffa.llada import LLaDA, crop_cache, drop_cache_span
 
 LLADA_MASK_ID = 126336
 LLADA_EOS_ID = 126081
@@ -81,6 +95,151 @@ def _guided_logits(model, x, attention_mask, prompt_index, mask_id, cfg_scale):
     return uncond + (cfg_scale + 1) * (cond - uncond)
 
 
+class BlockRunner:
+    """Runs LLaDA on the current block only, with or without a block KV cache (fast path).
+
+    Arguments
+    ---------
+    llm : speechbrain_diffa.llada.LLaDA
+        The backbone.
+    embeds : torch.Tensor
+        ``(batch, seq, d_model)`` inputs for the whole canvas (audio spliced in, if any).
+    seq_mask : torch.Tensor
+        ``(batch, seq)`` key-padding mask of ``embeds``.
+    offset : int
+        Sequence index of canvas position 0 of the answer region minus its canvas index (the
+        audio block's length for DIFFA-2, 0 for text).
+    cache : str or None
+        ``None``, ``"prefix"`` or ``"dual"``.
+    """
+
+    def __init__(self, llm, embeds, seq_mask, offset, cache=None):
+        if cache not in (None, "prefix", "dual"):
+            raise ValueError(f"cache must be None, 'prefix' or 'dual', got {cache!r}")
+        self.llm, self.embeds, self.mask, self.offset, self.mode = llm, embeds, seq_mask, offset, cache
+        self.positions = (seq_mask.long().cumsum(-1) - 1).clamp(min=0)
+        self.cache = None
+
+    @classmethod
+    def wrap(cls, model, x, attention_mask, cache):
+        """A runner for an LLaDA or an audio-conditioned model; None for other callables."""
+        if isinstance(model, LLaDA):
+            mask = torch.ones_like(x) if attention_mask is None else attention_mask
+            return cls(model, model.embed(x), mask, 0, cache)
+        if hasattr(model, "prepare_inputs"):
+            embeds, mask, offset = model.prepare_inputs(x, attention_mask)
+            return cls(model.llm, embeds, mask, offset, cache)
+        if cache is not None:
+            raise ValueError("cache needs an LLaDA or an AudioConditionedLM model")
+        return None
+
+    def block_logits(self, x, start, end, first_step):
+        """Logits ``(batch, end - start, vocab)`` of canvas positions ``[start, end)``."""
+        a, b = start + self.offset, end + self.offset
+        if first_step:  # commits of the previous block's last step are not embedded yet
+            self.embeds[:, a:] = self.llm.embed(x[:, start:])
+        else:
+            self.embeds[:, a:b] = self.llm.embed(x[:, start:end])
+        width = end - start
+        if self.mode is None or first_step:
+            index = torch.arange(a, b, device=x.device).expand(x.shape[0], -1)
+            out = self.llm(
+                inputs_embeds=self.embeds,
+                attention_mask=None if bool(self.mask.all()) else self.mask,
+                position_ids=self.positions,
+                use_cache=self.mode is not None,
+                logits_index=index,
+            )
+            if self.mode is not None:
+                self._keep_cache(out.cache, a, b)
+            return out.logits
+        hi = self.embeds.shape[1] if self.mode == "prefix" else b
+        out = self.llm(
+            inputs_embeds=self.embeds[:, a:hi],
+            attention_mask=torch.cat([self.cache_mask, self.mask[:, a:hi]], 1),
+            position_ids=self.positions[:, a:hi],
+            cache=self.cache,
+            logits_index=torch.arange(width, device=x.device).expand(x.shape[0], -1),
+        )
+        crop_cache(self.cache, self.cache_length)
+        return out.logits
+
+    def _keep_cache(self, cache, a, b):
+        if self.mode == "prefix":
+            crop_cache(cache, a)
+            self.cache_mask = self.mask[:, :a]
+        else:
+            drop_cache_span(cache, a, b)
+            self.cache_mask = torch.cat([self.mask[:, :a], self.mask[:, b:]], 1)
+        self.cache, self.cache_length = cache, cache.get_seq_length()
+
+
+def _propose(logits, temperature, remasking, logits_eos_inf, confidence_eos_eot_inf, eos_id, eot_id):
+    """Candidate tokens and their confidences, exactly as the reference computes them."""
+    if logits_eos_inf:
+        logits[:, :, eos_id] = -torch.inf
+    noisy = add_gumbel_noise(logits, temperature)
+    candidates = noisy.argmax(-1)
+    if confidence_eos_eot_inf:
+        # As the reference: at temperature 0 `noisy` *is* `logits`, so EOS confidence
+        # drops to 0 as well as EoT's; with noise only EoT's does.
+        noisy[:, :, eos_id] = -torch.inf
+        logits[:, :, eot_id] = -torch.inf
+    if remasking == "low_confidence":
+        confidence = F.softmax(logits, dim=-1).gather(-1, candidates[..., None]).squeeze(-1)
+    else:
+        confidence = torch.rand(candidates.shape, device=candidates.device)
+    return candidates, confidence
+
+
+def threshold_counts(confidence, masked, threshold):
+    """Commit every masked token with confidence >= threshold, at least one (Fast-dLLM).
+
+    Example
+    -------
+    >>> conf = torch.tensor([[0.95, 0.5, 0.92, 0.1]])
+    >>> threshold_counts(conf, torch.ones(1, 4, dtype=torch.bool), 0.9).tolist()
+    [2]
+    """
+    count = ((confidence >= threshold) & masked).sum(1).clamp(min=1)
+    return torch.minimum(count, masked.sum(1))
+
+
+def factor_counts(confidence, masked, factor):
+    """DIFFA-2's factor rule: the longest prefix of the sorted confidences with c(n) >= 1 - f/(n+1).
+
+    The top token is always taken; as in the release, when only the last candidate fails, all
+    are taken.
+
+    Example
+    -------
+    >>> conf = torch.tensor([[0.9, 0.8, 0.2, 0.7]])
+    >>> factor_counts(conf, torch.ones(1, 4, dtype=torch.bool), 1.0).tolist()
+    [2]
+    """
+    m = masked.sum(1)
+    ranked = confidence.masked_fill(~masked, -torch.inf).sort(1, descending=True).values
+    n = torch.arange(1, ranked.shape[1] + 1, device=ranked.device)
+    bar = 1 - factor / (n + 1.0)
+    bar[0] = -torch.inf
+    fails = (ranked < bar) & (n <= m[:, None])
+    first_fail = torch.where(fails.any(1), fails.float().argmax(1), m)
+    return torch.where(first_fail == m - 1, m, first_fail)
+
+
+def _stop_at_eos(x, start, end, mask_id, eos_id, finished):
+    """Rows whose block holds EOS with no mask before it: fill the rest with EOS and finish."""
+    block = x[:, start:end]
+    is_eos = block == eos_id
+    first = torch.where(is_eos.any(1), is_eos.float().argmax(1), block.shape[1])
+    col = torch.arange(block.shape[1], device=x.device)[None, :]
+    clean = ~((block == mask_id) & (col < first[:, None])).any(1)
+    stop = is_eos.any(1) & clean & ~finished
+    fill = stop[:, None] & (torch.arange(x.shape[1], device=x.device)[None, :] > start + first[:, None])
+    x[fill] = eos_id
+    return finished | stop
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -97,6 +256,11 @@ def generate(
     confidence_eos_eot_inf=False,
     eos_id=LLADA_EOS_ID,
     eot_id=LLADA_EOT_ID,
+    threshold=None,
+    factor=None,
+    cache=None,
+    eos_early_stop=False,
+    stats=None,
 ):
     """Answer by iterative unmasking of ``[MASK] x gen_length`` after ``prompt``.
 
@@ -104,11 +268,13 @@ def generate(
     ---------
     model : callable
         ``model(ids)`` (or ``model(ids, attention_mask=...)``) returning ``.logits``
-        ``(batch, time, vocab)``.
+        ``(batch, time, vocab)``. The cache needs an :class:`~speechbrain_diffa.llada.LLaDA` or
+        an :class:`~speechbrain_diffa.model.AudioConditionedLM`.
     prompt : torch.LongTensor
         ``(batch, prompt_len)``, left-padded when lengths differ (with ``attention_mask``).
     steps : int
-        Total denoising steps, spread evenly over the blocks.
+        Total denoising steps, spread evenly over the blocks (a cap per block is not applied
+        with ``threshold``/``factor``, which decide how many tokens each step commits).
     gen_length : int
         Answer length (a multiple of ``block_length``).
     block_length : int
@@ -116,7 +282,7 @@ def generate(
     temperature : float
         Gumbel noise temperature (0 = greedy).
     cfg_scale : float
-        Classifier-free guidance scale (0 = off).
+        Classifier-free guidance scale (0 = off; reference path only).
     remasking : str
         ``"low_confidence"`` (commit the most probable tokens) or ``"random"``.
     mask_id : int
@@ -129,7 +295,17 @@ def generate(
         The reference's EOS/EoT switch, with its exact effect: EoT confidence becomes 0, and
         EOS confidence too at temperature 0 (the reference edits the logits in place there).
     eos_id, eot_id : int
-        Ids those switches act on (LLaDA's by default).
+        Ids those switches (and ``eos_early_stop``) act on (LLaDA's by default).
+    threshold : float
+        Commit every masked token of the block whose confidence reaches it (at least one).
+    factor : float
+        DIFFA-2's factor rule (f = 1.0 in the release).
+    cache : str
+        ``"prefix"`` or ``"dual"`` block KV cache.
+    eos_early_stop : bool
+        Stop a row when its current block has EOS and no mask before it.
+    stats : dict
+        If given, receives ``nfe`` (forward passes).
 
     Returns
     -------
@@ -138,13 +314,17 @@ def generate(
 
     Example
     -------
-    >>> from speechbrain_diffa.llada import LLaDA
     >>> llm = LLaDA({"d_model": 32, "n_layers": 1, "n_heads": 4, "mlp_hidden_size": 64,
     ...              "vocab_size": 50, "mask_token_id": 49, "eos_token_id": 48}).eval()
-    >>> out = generate(llm, torch.randint(0, 40, (2, 5)), steps=8, gen_length=8,
-    ...                block_length=4, mask_id=49)
+    >>> prompt = torch.randint(0, 40, (2, 5))
+    >>> out = generate(llm, prompt, steps=8, gen_length=8, block_length=4, mask_id=49)
     >>> out.shape
     torch.Size([2, 13])
+    >>> stats = {}
+    >>> fast = generate(llm, prompt, steps=8, gen_length=8, block_length=4, mask_id=49,
+    ...                 factor=1.0, cache="dual", stats=stats)
+    >>> stats["nfe"] <= 8
+    True
     """
     if gen_length % block_length:
         raise ValueError(f"gen_length ({gen_length}) must be a multiple of block_length ({block_length})")
@@ -153,38 +333,53 @@ def generate(
         raise ValueError(f"steps ({steps}) must be a multiple of the number of blocks ({num_blocks})")
     if remasking not in ("low_confidence", "random"):
         raise ValueError(f"remasking must be 'low_confidence' or 'random', got {remasking!r}")
+    adaptive = threshold is not None or factor is not None
+    fast = adaptive or cache is not None or eos_early_stop
+    if fast and cfg_scale > 0:
+        raise ValueError("classifier-free guidance runs with the reference sampler only (no fast options)")
     batch, prompt_len = prompt.shape
     x = torch.cat([prompt, torch.full((batch, gen_length), mask_id, dtype=prompt.dtype, device=prompt.device)], 1)
     if attention_mask is not None:
         attention_mask = torch.cat([attention_mask, torch.ones_like(x[:, prompt_len:])], 1)
     prompt_index = x != mask_id
+    runner = BlockRunner.wrap(model, x, attention_mask, cache) if fast else None
     steps_per_block = steps // num_blocks
+    finished = torch.zeros(batch, dtype=torch.bool, device=x.device)
+    nfe = 0
     for block in range(num_blocks):
         start = prompt_len + block * block_length
         end = start + block_length
         quota = transfer_schedule(x[:, start:end] == mask_id, steps_per_block)
-        for step in range(steps_per_block):
-            masked = x == mask_id
-            logits = _guided_logits(model, x, attention_mask, prompt_index, mask_id, cfg_scale)
-            if logits_eos_inf:
-                logits[:, :, eos_id] = -torch.inf
-            noisy = add_gumbel_noise(logits, temperature)
-            candidates = noisy.argmax(-1)
-            if confidence_eos_eot_inf:
-                # As the reference: at temperature 0 `noisy` *is* `logits`, so EOS confidence
-                # drops to 0 as well as EoT's; with noise only EoT's does.
-                noisy[:, :, eos_id] = -torch.inf
-                logits[:, :, eot_id] = -torch.inf
-            if remasking == "low_confidence":
-                confidence = F.softmax(logits, dim=-1).gather(-1, candidates[..., None]).squeeze(-1)
+        for step in range(block_length if adaptive else steps_per_block):
+            if runner is None:
+                lo, logits = 0, _guided_logits(model, x, attention_mask, prompt_index, mask_id, cfg_scale)
             else:
-                confidence = torch.rand(candidates.shape, device=candidates.device)
-            confidence[:, end:] = -torch.inf
-            candidates = torch.where(masked, candidates, x)
+                lo, logits = start, runner.block_logits(x, start, end, first_step=step == 0)
+            nfe += 1
+            candidates, confidence = _propose(
+                logits, temperature, remasking, logits_eos_inf, confidence_eos_eot_inf, eos_id, eot_id
+            )
+            window = x[:, lo : lo + logits.shape[1]]
+            masked = (window == mask_id) & ~finished[:, None]
+            confidence[:, end - lo :] = -torch.inf  # nothing after the current block is committed
+            candidates = torch.where(masked, candidates, window)
             confidence = torch.where(masked, confidence, -torch.inf)
+            if threshold is not None:
+                counts = threshold_counts(confidence, masked, threshold)
+            elif factor is not None:
+                counts = factor_counts(confidence, masked, factor)
+            else:
+                counts = quota[:, step].masked_fill(finished, 0)
             commit = torch.zeros_like(masked)
             for row in range(batch):
-                chosen = torch.topk(confidence[row], k=int(quota[row, step])).indices
-                commit[row, chosen] = True
-            x[commit] = candidates[commit]
+                commit[row, torch.topk(confidence[row], k=int(counts[row])).indices] = True
+            window[commit] = candidates[commit]
+            if eos_early_stop:
+                finished = _stop_at_eos(x, start, end, mask_id, eos_id, finished)
+            if adaptive and not ((x[:, start:end] == mask_id) & ~finished[:, None]).any():
+                break
+        if bool(finished.all()):
+            break
+    if stats is not None:
+        stats["nfe"] = nfe
     return x

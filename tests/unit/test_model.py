@@ -38,12 +38,12 @@ def test_splice_places_audio_and_text(model):
     out = model.splice(ids, torch.tensor([3, 5]), audio, torch.tensor([4, 2]))
     text = model.llm.embed(ids)
     assert out.text_slots[0].tolist() == [0, 1, 2, 7, 8, 9, 10, 11, 12, 13]
-    assert out.text_slots[1].tolist() == [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]
+    assert out.text_slots[1].tolist() == [0, 1, 2, 3, 4, 9, 10, 11, 12, 13]
     assert torch.equal(out.inputs_embeds[0, 3:7], audio[0])
     assert torch.equal(out.inputs_embeds[1, 5:7], audio[1, :2])
-    assert torch.equal(out.inputs_embeds[1, 7], text[1, 5])
+    assert torch.equal(out.inputs_embeds[1, 9], text[1, 5])
     assert out.attention_mask.sum(1).tolist() == [14, 12]
-    assert out.attention_mask[1, 12:].sum() == 0
+    assert out.attention_mask[1, 7:9].sum() == 0  # audio padding, masked in place
 
 
 def test_batch_equals_single_items_with_padding_masks(model):
@@ -60,6 +60,26 @@ def test_batch_equals_single_items_with_padding_masks(model):
         one_audio, one_len = model.encode_audio(wavs[i : i + 1, : int(lens[i] * wavs.shape[1])])
         alone = AudioConditionedLM(model, one_audio, one_len, torch.tensor([p.splice_at]))(torch.tensor([p.ids])).logits
         assert (batched[i, -len(p.ids):] - alone[0]).abs().max() < 1e-4
+
+
+def test_block_cache_with_audio_is_exact_when_the_block_did_not_change(model):
+    from speechbrain_diffa.model import AudioConditionedLM
+    from speechbrain_diffa.sampling import BlockRunner
+
+    wavs, lens = batch_waveforms([torch.randn(16000) * 0.1, torch.randn(7000) * 0.1])
+    ids, mask, splice = model.chat.collate_prompts([model.chat.prompt("How many?"), model.chat.prompt("Tone or noise?")])
+    audio, audio_lens = model.encode_audio(wavs, lens)
+    lm = AudioConditionedLM(model, audio, audio_lens, splice)
+    x = torch.cat([ids, torch.full((2, 8), model.chat.mask_id)], 1)
+    mask = torch.cat([mask, torch.ones(2, 8, dtype=torch.long)], 1)
+    start = ids.shape[1]
+    reference = lm(x, attention_mask=mask).logits[:, start : start + 4]
+    for mode in ("prefix", "dual"):
+        runner = BlockRunner.wrap(lm, x, mask, mode)
+        first = runner.block_logits(x, start, start + 4, first_step=True)
+        again = runner.block_logits(x, start, start + 4, first_step=False)
+        assert (first - reference).abs().max() < 1e-4
+        assert (again - reference).abs().max() < 1e-4
 
 
 def test_sft_loss_only_scores_answer_and_is_finite(model):
@@ -104,14 +124,16 @@ def test_sft_overfits_a_few_examples(tiny_root):
     assert torch.equal(model.llm.llm.lm_head.weight, frozen_before)
 
 
-def test_answer_from_wav_files(model, tmp_path):
+@pytest.mark.parametrize("options", [dict(), dict(factor=1.0, cache="dual", eos_early_stop=True),
+                                     dict(threshold=0.5, cache="prefix")])
+def test_answer_from_wav_files(model, tmp_path, options):
     paths = []
     for i, (seconds, rate, channels) in enumerate([(1.0, 16000, 1), (2.5, 22050, 2)]):
         path = str(tmp_path / f"clip{i}.wav")
         audio_io.save(path, torch.randn(channels, int(seconds * rate)) * 0.1, rate)
         paths.append(path)
     wavs, lens = batch_waveforms([load_audio(p) for p in paths])
-    settings = dict(steps=8, gen_length=8, block_length=4)
+    settings = dict(steps=8, gen_length=8, block_length=4, **options)
     batched = model.answer(wavs, lens, ["How many beeps?", "Is it music?"], **settings)
     assert len(batched) == 2 and all(isinstance(a, str) for a in batched)
     for i, path in enumerate(paths):

@@ -123,3 +123,79 @@ def test_bad_schedules():
         generate(model, torch.tensor([[1]]), steps=3, gen_length=8, block_length=4, mask_id=MASK)
     with pytest.raises(ValueError, match="remasking"):
         generate(model, torch.tensor([[1]]), steps=4, gen_length=4, block_length=4, mask_id=MASK, remasking="x")
+
+
+# ----- fast options -------------------------------------------------------------------------
+
+from speechbrain_diffa.sampling import BlockRunner, factor_counts, threshold_counts  # noqa: E402
+
+
+def test_commit_rules():
+    all_masked = torch.ones(1, 4, dtype=torch.bool)
+    assert threshold_counts(torch.tensor([[0.2, 0.3, 0.1, 0.0]]), all_masked, 0.9).tolist() == [1]
+    assert threshold_counts(torch.tensor([[0.99, 0.95, 0.1, 0.9]]), all_masked, 0.9).tolist() == [3]
+    # factor 1: c(n) >= 1 - 1/(n+1): 2nd >= 0.667, 3rd >= 0.75, 4th >= 0.8
+    assert factor_counts(torch.tensor([[0.9, 0.8, 0.78, 0.1]]), all_masked, 1.0).tolist() == [4]  # only last fails
+    assert factor_counts(torch.tensor([[0.9, 0.7, 0.76, 0.1]]), all_masked, 1.0).tolist() == [2]
+    assert factor_counts(torch.tensor([[0.9, 0.7, 0.5, 0.1]]), all_masked, 1.0).tolist() == [2]
+    assert factor_counts(torch.tensor([[0.3, 0.2, 0.1, 0.0]]), all_masked, 1.0).tolist() == [1]
+    partly = torch.tensor([[True, False, True, False]])
+    assert factor_counts(torch.tensor([[0.9, 0.99, 0.1, 0.99]]), partly, 1.0).tolist() == [2]
+    assert factor_counts(torch.tensor([[0.9, 0.9]]), torch.zeros(1, 2, dtype=torch.bool), 1.0).tolist() == [0]
+
+
+def test_threshold_above_one_is_the_reference_one_token_per_step(llm):
+    prompt = torch.randint(0, 28, (2, 6))
+    reference = generate(llm, prompt, steps=8, gen_length=8, block_length=4, mask_id=MASK)
+    stats = {}
+    fast = generate(llm, prompt, steps=8, gen_length=8, block_length=4, mask_id=MASK, threshold=1.1, stats=stats)
+    assert torch.equal(fast, reference) and stats["nfe"] == 8
+
+
+@pytest.mark.parametrize("mode", ["prefix", "dual"])
+def test_block_cache_is_exact_when_the_block_did_not_change(llm, mode):
+    """Cached keys are from the block's first pass; with nothing committed since, logits match."""
+    x = torch.randint(0, 28, (2, 14))
+    x[:, 8:] = MASK
+    mask = torch.ones_like(x)
+    mask[0, :3] = 0
+    runner = BlockRunner.wrap(llm, x, mask, mode)
+    first = runner.block_logits(x, 8, 11, first_step=True)
+    again = runner.block_logits(x, 8, 11, first_step=False)
+    assert (first - again).abs().max() < 1e-5
+    assert runner.cache.get_seq_length() == (8 if mode == "prefix" else 11)
+    plain = BlockRunner.wrap(llm, x, mask, None).block_logits(x, 8, 11, first_step=True)
+    assert (plain - first).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("options", [dict(threshold=0.0), dict(factor=1.0), dict(factor=1.0, cache="prefix"),
+                                     dict(threshold=0.3, cache="dual"), dict(cache="dual")])
+def test_fast_batch_equals_single_prompts(llm, options):
+    prompts = [torch.randint(0, 28, (1, n)) for n in (3, 6)]
+    batch = torch.full((2, 6), EOS)
+    mask = torch.zeros(2, 6, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        batch[i, 6 - p.shape[1]:] = p
+        mask[i, 6 - p.shape[1]:] = 1
+    settings = dict(steps=8, gen_length=8, block_length=4, mask_id=MASK, **options)
+    together = generate(llm, batch, attention_mask=mask, **settings)
+    for i, p in enumerate(prompts):
+        assert torch.equal(together[i, 6:], generate(llm, p, **settings)[0, p.shape[1]:])
+    assert not (together[:, 6:] == MASK).any()
+
+
+def test_eos_early_stop():
+    logits = torch.zeros(2, 10, VOCAB)
+    logits[:, :, 5] = 2.0
+    logits[0, 3, EOS] = 9.0  # row 0: EOS right after the first answer token
+    stats = {}
+    out = generate(Recorder(logits), torch.tensor([[1, 2], [1, 2]]), steps=8, gen_length=8, block_length=4,
+                   mask_id=MASK, threshold=0.5, eos_early_stop=True, eos_id=EOS, stats=stats)
+    assert out[0].tolist() == [1, 2, 5, EOS] + [EOS] * 6
+    assert out[1].tolist() == [1, 2] + [5] * 8
+    with pytest.raises(ValueError, match="cache needs"):
+        generate(Recorder(logits), torch.tensor([[1]]), steps=4, gen_length=4, block_length=4,
+                 mask_id=MASK, cache="prefix")
+    with pytest.raises(ValueError, match="guidance"):
+        generate(Recorder(logits), torch.tensor([[1]]), steps=4, gen_length=4, block_length=4,
+                 mask_id=MASK, threshold=0.9, cfg_scale=1.0)
