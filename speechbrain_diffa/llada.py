@@ -208,6 +208,7 @@ def llama_config_from_llada(config):
         pad_token_id=None,
         eos_token_id=cfg["eos_token_id"],
         bos_token_id=cfg.get("bos_token_id"),
+        initializer_range=cfg.get("init_std", 0.02),
         is_causal=False,
         use_cache=False,
     )
