@@ -16,7 +16,7 @@ Fast options, each a small step of the same loop (all off by default):
 * ``eos_early_stop``: stop a row once its block holds EOS with no mask before it (DIFFA-2 FPD);
 * ``cache="prefix"`` / ``"dual"``: encode everything once per block, then feed only the block
   (and, for ``prefix``, what follows it) against cached keys/values (Fast-dLLM's block cache);
-* with any fast option the LM head runs only on the current block.
+* with any fast option the LM head runs only on the still-masked positions of the current block.
 
 With a fast option the candidates are restricted to the current block (the reference also lets
 masks left in earlier blocks compete, which needs the whole canvas).
@@ -133,33 +133,48 @@ class BlockRunner:
             raise ValueError("cache needs an LLaDA or an AudioConditionedLM model")
         return None
 
-    def block_logits(self, x, start, end, first_step):
-        """Logits ``(batch, end - start, vocab)`` of canvas positions ``[start, end)``."""
+    def block_logits(self, x, start, end, first_step, wanted):
+        """Logits ``(n, vocab)`` of the canvas positions ``[start, end)`` where ``wanted`` is True.
+
+        Arguments
+        ---------
+        x : torch.LongTensor
+            ``(batch, canvas)`` current canvas.
+        start, end : int
+            The current block.
+        first_step : bool
+            First step of the block: encode the whole sequence (and refresh the cache).
+        wanted : torch.BoolTensor
+            ``(batch, end - start)``: positions that need logits (those still masked); the LM
+            head (126,464 wide for LLaDA) runs only there.
+        """
         a, b = start + self.offset, end + self.offset
         if first_step:  # commits of the previous block's last step are not embedded yet
             self.embeds[:, a:] = self.llm.embed(x[:, start:])
         else:
             self.embeds[:, a:b] = self.llm.embed(x[:, start:end])
-        width = end - start
         if self.mode is None or first_step:
-            index = torch.arange(a, b, device=x.device).expand(x.shape[0], -1)
+            where = torch.zeros(self.mask.shape, dtype=torch.bool, device=x.device)
+            where[:, a:b] = wanted
             out = self.llm(
                 inputs_embeds=self.embeds,
                 attention_mask=None if bool(self.mask.all()) else self.mask,
                 position_ids=self.positions,
                 use_cache=self.mode is not None,
-                logits_index=index,
+                logits_mask=where,
             )
             if self.mode is not None:
                 self._keep_cache(out.cache, a, b)
             return out.logits
         hi = self.embeds.shape[1] if self.mode == "prefix" else b
+        where = torch.zeros((x.shape[0], hi - a), dtype=torch.bool, device=x.device)
+        where[:, : b - a] = wanted
         out = self.llm(
             inputs_embeds=self.embeds[:, a:hi],
             attention_mask=torch.cat([self.cache_mask, self.mask[:, a:hi]], 1),
             position_ids=self.positions[:, a:hi],
             cache=self.cache,
-            logits_index=torch.arange(width, device=x.device).expand(x.shape[0], -1),
+            logits_mask=where,
         )
         crop_cache(self.cache, self.cache_length)
         return out.logits
@@ -343,6 +358,7 @@ def generate(
         attention_mask = torch.cat([attention_mask, torch.ones_like(x[:, prompt_len:])], 1)
     prompt_index = x != mask_id
     runner = BlockRunner.wrap(model, x, attention_mask, cache) if fast else None
+    proposal = (temperature, remasking, logits_eos_inf, confidence_eos_eot_inf, eos_id, eot_id)
     steps_per_block = steps // num_blocks
     finished = torch.zeros(batch, dtype=torch.bool, device=x.device)
     nfe = 0
@@ -351,15 +367,20 @@ def generate(
         end = start + block_length
         quota = transfer_schedule(x[:, start:end] == mask_id, steps_per_block)
         for step in range(block_length if adaptive else steps_per_block):
-            if runner is None:
-                lo, logits = 0, _guided_logits(model, x, attention_mask, prompt_index, mask_id, cfg_scale)
-            else:
-                lo, logits = start, runner.block_logits(x, start, end, first_step=step == 0)
+            if runner is None:  # reference: the whole canvas
+                lo = 0
+                logits = _guided_logits(model, x, attention_mask, prompt_index, mask_id, cfg_scale)
+                candidates, confidence = _propose(logits, *proposal)
+            else:  # fast: only the still-masked positions of the current block
+                lo = start
+                wanted = (x[:, start:end] == mask_id) & ~finished[:, None]
+                logits = runner.block_logits(x, start, end, step == 0, wanted)
+                picked, picked_confidence = _propose(logits[None], *proposal)
+                candidates = x[:, start:end].masked_scatter(wanted, picked[0])
+                confidence = torch.full(wanted.shape, -torch.inf, device=x.device)
+                confidence = confidence.masked_scatter(wanted, picked_confidence[0].to(confidence.dtype))
             nfe += 1
-            candidates, confidence = _propose(
-                logits, temperature, remasking, logits_eos_inf, confidence_eos_eot_inf, eos_id, eot_id
-            )
-            window = x[:, lo : lo + logits.shape[1]]
+            window = x[:, lo : lo + candidates.shape[1]]
             masked = (window == mask_id) & ~finished[:, None]
             confidence[:, end - lo :] = -torch.inf  # nothing after the current block is committed
             candidates = torch.where(masked, candidates, window)

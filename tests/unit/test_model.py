@@ -73,11 +73,12 @@ def test_block_cache_with_audio_is_exact_when_the_block_did_not_change(model):
     x = torch.cat([ids, torch.full((2, 8), model.chat.mask_id)], 1)
     mask = torch.cat([mask, torch.ones(2, 8, dtype=torch.long)], 1)
     start = ids.shape[1]
-    reference = lm(x, attention_mask=mask).logits[:, start : start + 4]
+    reference = lm(x, attention_mask=mask).logits[:, start : start + 4].flatten(0, 1)
+    wanted = torch.ones(2, 4, dtype=torch.bool)
     for mode in ("prefix", "dual"):
         runner = BlockRunner.wrap(lm, x, mask, mode)
-        first = runner.block_logits(x, start, start + 4, first_step=True)
-        again = runner.block_logits(x, start, start + 4, first_step=False)
+        first = runner.block_logits(x, start, start + 4, True, wanted)
+        again = runner.block_logits(x, start, start + 4, False, wanted)
         assert (first - reference).abs().max() < 1e-4
         assert (again - reference).abs().max() < 1e-4
 

@@ -159,13 +159,16 @@ def test_block_cache_is_exact_when_the_block_did_not_change(llm, mode):
     x[:, 8:] = MASK
     mask = torch.ones_like(x)
     mask[0, :3] = 0
+    wanted = torch.ones(2, 3, dtype=torch.bool)
+    wanted[1, 0] = False
     runner = BlockRunner.wrap(llm, x, mask, mode)
-    first = runner.block_logits(x, 8, 11, first_step=True)
-    again = runner.block_logits(x, 8, 11, first_step=False)
+    first = runner.block_logits(x, 8, 11, True, wanted)
+    again = runner.block_logits(x, 8, 11, False, wanted)
+    assert first.shape == (5, VOCAB)
     assert (first - again).abs().max() < 1e-5
     assert runner.cache.get_seq_length() == (8 if mode == "prefix" else 11)
-    plain = BlockRunner.wrap(llm, x, mask, None).block_logits(x, 8, 11, first_step=True)
-    assert (plain - first).abs().max() < 1e-5
+    full = llm(x, attention_mask=mask).logits[:, 8:11][wanted]
+    assert (full - first).abs().max() < 1e-5
 
 
 @pytest.mark.parametrize("options", [dict(threshold=0.0), dict(factor=1.0), dict(factor=1.0, cache="prefix"),

@@ -1,0 +1,269 @@
+"""Decoding benchmark: the reference sampler, each fast option, their combination, and an AR baseline.
+
+Run ``python -m speechbrain_diffa.decoding_benchmark --output results/decoding.json``. Everything is
+measured in one run on this machine, side by side, at the shapes of real use:
+
+* the prefix is an audio block of 439 positions (30 s: 64 acoustic + 375 semantic) plus a
+  ~60-token prompt; answers are 16 tokens (multiple choice) or 128 (transcription);
+* the model has LLaDA's 126,464-token vocabulary and a small transformer (CPU-sized: see
+  ``--width/--layers``). At 8B the LM head is ~7 % of the weights; here it is most of them, so
+  the gain from computing the head only on the current block is larger here than at 8B;
+* a random model is not confident, and parallel commits and EOS stops depend on confidence. So
+  the benchmark first fits the model to a fixed set of answers (answers padded with EOS, as in
+  SFT), which makes it as sure of them as a trained model is of its answers;
+* the autoregressive baseline is a causal transformers Llama of the same size with its KV cache
+  and ``generate``, forced to the same number of new tokens.
+
+The decoding runs use the text path of :func:`speechbrain_diffa.sampling.generate`; the audio path
+is the same loop (the audio block only enters the embeddings).
+
+Authors
+ * speechbrain_diffa contributors 2026
+"""
+
+import argparse
+import json
+import os
+import platform
+import threading
+import time
+
+import torch
+
+from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss
+from speechbrain_diffa.llada import LLaDA
+from speechbrain_diffa.sampling import generate
+
+VOCAB = 126464
+MASK, BOS, EOS, EOT = 126336, 126080, 126081, 126348  # LLaDA's ids
+AUDIO_POSITIONS, PROMPT_TOKENS = 439, 60
+# (name, options); every fast option runs alone, then the best combination.
+CONFIGS = [
+    ("reference", {}),
+    ("threshold 0.9", {"threshold": 0.9}),
+    ("factor 1.0 (DIFFA-2 FPD)", {"factor": 1.0}),
+    ("eos early stop", {"eos_early_stop": True}),
+    ("prefix cache", {"cache": "prefix"}),
+    ("dual cache", {"cache": "dual"}),
+    ("factor + dual cache + eos stop", {"factor": 1.0, "cache": "dual", "eos_early_stop": True}),
+    ("threshold + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
+]
+
+
+class PeakRSS:
+    """Samples this process's resident memory in a thread; ``peak`` is the max above the start."""
+
+    def __init__(self, interval=0.002):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    @staticmethod
+    def rss():
+        """Resident set size in bytes (Linux)."""
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self):
+        self.start = self.rss()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss() - self.start)
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def make_data(n_items, gen_length, answer_tokens, seed):
+    """Prefixes (439 'audio' + 60 prompt positions) and EOS-padded answers of ``gen_length``."""
+    g = torch.Generator().manual_seed(seed)
+    prefix = torch.randint(0, 126000, (n_items, AUDIO_POSITIONS + PROMPT_TOKENS), generator=g)
+    prefix[:, 0] = BOS
+    answers = torch.full((n_items, gen_length), EOS)
+    words = torch.randint(0, 126000, (n_items, answer_tokens), generator=g)
+    answers[:, :answer_tokens] = words
+    answers[:, answer_tokens] = EOT
+    return prefix, answers
+
+
+def fit(llm, tasks, steps, lr=3e-3, seed=0):
+    """Masked-diffusion SFT on each task's answers (alternating tasks) until the model is sure of them.
+
+    Arguments
+    ---------
+    tasks : list of (prefixes, answers)
+        One entry per answer length.
+    """
+    g = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(llm.parameters(), lr=lr, weight_decay=0.0)
+    llm.train()
+    losses = {}
+    for step in range(steps):
+        prefixes, answers = tasks[step % len(tasks)]
+        ids = torch.cat([prefixes, answers], 1)
+        answer = (torch.arange(ids.shape[1])[None, :] >= prefixes.shape[1]).expand_as(ids)
+        batch = torch.randperm(len(ids), generator=g)[:4]
+        noisy, masked, p = forward_process(ids[batch], answer[batch], MASK, generator=g)
+        logits = llm(noisy, logits_mask=masked).logits
+        loss = masked_diffusion_loss(logits, ids[batch][masked], p[masked.nonzero()[:, 0]], answer[batch].sum())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses[answers.shape[1]] = float(loss)
+    llm.eval()
+    return losses
+
+
+def ar_twin(llm):
+    """A causal Llama of the same size and weights (the autoregressive baseline)."""
+    from transformers import LlamaForCausalLM
+
+    config = llm.config.__class__(**llm.config.to_dict())
+    config.is_causal = True
+    config.use_cache = True
+    ar = LlamaForCausalLM(config).eval()
+    ar.load_state_dict(llm.llm.state_dict())
+    return ar
+
+
+def time_diffusion(llm, prefixes, gen_length, batch, options):
+    """Decode every item in batches; per-answer wall time, NFE, outputs, peak extra memory."""
+    outputs, nfe, elapsed = [], 0, 0.0
+    settings = dict(steps=gen_length, gen_length=gen_length, block_length=16 if gen_length == 16 else 32,
+                    mask_id=MASK, eos_id=EOS, eot_id=EOT)
+    with PeakRSS() as memory:
+        for i in range(0, len(prefixes), batch):
+            stats = {}
+            start = time.perf_counter()
+            out = generate(llm, prefixes[i : i + batch], stats=stats, **settings, **options)
+            elapsed += time.perf_counter() - start
+            nfe += stats["nfe"]
+            outputs.append(out[:, prefixes.shape[1]:])
+    n = len(prefixes)
+    return {"seconds_per_answer": elapsed / n, "nfe_per_batch": nfe / (n // batch),
+            "tokens_per_second": n * gen_length / elapsed, "peak_extra_mb": memory.peak / 2**20,
+            "outputs": torch.cat(outputs)}
+
+
+@torch.no_grad()
+def time_autoregressive(ar, prefixes, gen_length, batch):
+    """Greedy AR decoding with the KV cache, forced to exactly ``gen_length`` new tokens."""
+    elapsed = 0.0
+    with PeakRSS() as memory:
+        for i in range(0, len(prefixes), batch):
+            ids = prefixes[i : i + batch]
+            start = time.perf_counter()
+            ar.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=gen_length,
+                        min_new_tokens=gen_length, do_sample=False, pad_token_id=EOS, eos_token_id=None)
+            elapsed += time.perf_counter() - start
+    n = len(prefixes)
+    return {"seconds_per_answer": elapsed / n, "nfe_per_batch": gen_length,
+            "tokens_per_second": n * gen_length / elapsed, "peak_extra_mb": memory.peak / 2**20}
+
+
+def answers_text(out):
+    """Answer tokens up to the first EOS/EoT (what a user would read)."""
+    result = []
+    for row in out.tolist():
+        cut = [i for i, t in enumerate(row) if t in (EOS, EOT)]
+        result.append(tuple(row[: cut[0]] if cut else row))
+    return result
+
+
+def run(args):
+    """The whole benchmark; returns the JSON-able report."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    llm = LLaDA({"d_model": args.width, "n_layers": args.layers, "n_heads": args.heads,
+                 "mlp_hidden_size": 3 * args.width, "vocab_size": VOCAB, "embedding_size": VOCAB,
+                 "rope_theta": 500000.0, "mask_token_id": MASK, "eos_token_id": EOS,
+                 "pad_token_id": EOS, "init_std": 0.02})
+    tasks = {16: 6, 128: 100}  # answer length -> real tokens before EOT (MCQ option text; transcript)
+    data = {g: make_data(args.items, g, tasks[g], args.seed + g) for g in args.gen_lengths}
+    start = time.perf_counter()
+    final_loss = fit(llm, [data[g] for g in args.gen_lengths], steps=args.fit_steps, seed=args.seed)
+    fit_seconds = time.perf_counter() - start
+    ar = ar_twin(llm)
+    rows = []
+    for g in args.gen_lengths:
+        prefixes, answers = data[g]
+        reference = None  # outputs of the reference sampler at the first batch size
+        for batch in args.batches:
+            for name, options in CONFIGS:
+                if name == "reference" and reference is not None and args.skip_slow:
+                    continue  # batching leaves the reference's answers unchanged; only its time is skipped
+                result = time_diffusion(llm, prefixes, g, batch, options)
+                outputs = answers_text(result.pop("outputs"))
+                if reference is None:
+                    reference = outputs
+                result["matches_fitted_answer"] = sum(
+                    o == t for o, t in zip(outputs, answers_text(answers))) / len(outputs)
+                result["differs_from_reference"] = sum(o != r for o, r in zip(outputs, reference)) / len(outputs)
+                rows.append({"gen_length": g, "batch": batch, "decoder": name, "options": options, **result})
+                print(json.dumps(rows[-1]), flush=True)
+            rows.append({"gen_length": g, "batch": batch, "decoder": "autoregressive (Llama + KV cache)",
+                         **time_autoregressive(ar, prefixes, g, batch)})
+            print(json.dumps(rows[-1]), flush=True)
+    for row in rows:
+        base = next(r for r in rows if r["gen_length"] == row["gen_length"] and r["decoder"] == "reference")
+        row["speedup_vs_reference"] = base["seconds_per_answer"] / row["seconds_per_answer"]
+    return {
+        "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                    "torch": torch.__version__},
+        "model": {"width": args.width, "layers": args.layers, "heads": args.heads, "vocab": VOCAB,
+                  "parameters": sum(p.numel() for p in llm.parameters()),
+                  "prefix_positions": AUDIO_POSITIONS + PROMPT_TOKENS},
+        "fit": {"steps": args.fit_steps, "final_loss": final_loss, "seconds": fit_seconds},
+        "items": args.items,
+        "rows": rows,
+    }
+
+
+def markdown_table(report):
+    """The report as a Markdown table."""
+    lines = ["| answer | batch | decoder | s/answer | NFE/batch | tokens/s | peak extra MB | vs reference (batch "
+             f"{report['rows'][0]['batch']}) | answers ≠ reference |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        differs = r.get("differs_from_reference")
+        lines.append(
+            f"| {r['gen_length']} | {r['batch']} | {r['decoder']} | {r['seconds_per_answer']:.3f} | "
+            f"{r['nfe_per_batch']:.1f} | {r['tokens_per_second']:.1f} | {r['peak_extra_mb']:.0f} | "
+            f"{r['speedup_vs_reference']:.1f}× | {'' if differs is None else f'{differs:.0%}'} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Command line."""
+    parser = argparse.ArgumentParser(description="Time diffusion decoding options against the reference and AR.")
+    parser.add_argument("--output", default="results/decoding_benchmark.json")
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--items", type=int, default=8)
+    parser.add_argument("--gen_lengths", type=int, nargs="+", default=[16, 128])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--fit_steps", type=int, default=60)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip_slow", action="store_true",
+                        help="time the reference at the first batch size only (it is the slowest row)")
+    args = parser.parse_args(argv)
+    report = run(args)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(report, f, indent=2)
+    table = markdown_table(report)
+    with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
+        f.write(table + "\n")
+    print(table)
+    return report
+
+
+if __name__ == "__main__":
+    main()
