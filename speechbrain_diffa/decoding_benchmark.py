@@ -34,8 +34,7 @@ from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss
 from speechbrain_diffa.llada import LLaDA
 from speechbrain_diffa.sampling import generate
 
-VOCAB = 126464
-MASK, BOS, EOS, EOT = 126336, 126080, 126081, 126348  # LLaDA's ids
+LLADA_VOCAB = 126464
 AUDIO_POSITIONS, PROMPT_TOKENS = 439, 60
 # (name, options); every fast option runs alone, then the best combination.
 CONFIGS = [
@@ -48,6 +47,19 @@ CONFIGS = [
     ("factor + dual cache + eos stop", {"factor": 1.0, "cache": "dual", "eos_early_stop": True}),
     ("threshold + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
 ]
+
+
+def special_ids(vocab):
+    """LLaDA's special ids for its vocabulary; the last ids of a smaller (test) vocabulary.
+
+    Example
+    -------
+    >>> special_ids(126464)["mask"], special_ids(1000)["mask"]
+    (126336, 999)
+    """
+    if vocab == LLADA_VOCAB:
+        return {"mask": 126336, "bos": 126080, "eos": 126081, "eot": 126348}
+    return {"mask": vocab - 1, "bos": vocab - 4, "eos": vocab - 3, "eot": vocab - 2}
 
 
 class PeakRSS:
@@ -78,19 +90,19 @@ class PeakRSS:
         self._thread.join()
 
 
-def make_data(n_items, gen_length, answer_tokens, seed):
+def make_data(n_items, gen_length, answer_tokens, ids, seed):
     """Prefixes (439 'audio' + 60 prompt positions) and EOS-padded answers of ``gen_length``."""
     g = torch.Generator().manual_seed(seed)
-    prefix = torch.randint(0, 126000, (n_items, AUDIO_POSITIONS + PROMPT_TOKENS), generator=g)
-    prefix[:, 0] = BOS
-    answers = torch.full((n_items, gen_length), EOS)
-    words = torch.randint(0, 126000, (n_items, answer_tokens), generator=g)
-    answers[:, :answer_tokens] = words
-    answers[:, answer_tokens] = EOT
+    ordinary = min(ids.values())  # draw ordinary tokens below the special ones
+    prefix = torch.randint(0, ordinary, (n_items, AUDIO_POSITIONS + PROMPT_TOKENS), generator=g)
+    prefix[:, 0] = ids["bos"]
+    answers = torch.full((n_items, gen_length), ids["eos"])
+    answers[:, :answer_tokens] = torch.randint(0, ordinary, (n_items, answer_tokens), generator=g)
+    answers[:, answer_tokens] = ids["eot"]
     return prefix, answers
 
 
-def fit(llm, tasks, steps, lr=3e-3, seed=0):
+def fit(llm, tasks, steps, mask_id, lr=3e-3, seed=0):
     """Masked-diffusion SFT on each task's answers (alternating tasks) until the model is sure of them.
 
     Arguments
@@ -107,7 +119,7 @@ def fit(llm, tasks, steps, lr=3e-3, seed=0):
         ids = torch.cat([prefixes, answers], 1)
         answer = (torch.arange(ids.shape[1])[None, :] >= prefixes.shape[1]).expand_as(ids)
         batch = torch.randperm(len(ids), generator=g)[:4]
-        noisy, masked, p = forward_process(ids[batch], answer[batch], MASK, generator=g)
+        noisy, masked, p = forward_process(ids[batch], answer[batch], mask_id, generator=g)
         logits = llm(noisy, logits_mask=masked).logits
         loss = masked_diffusion_loss(logits, ids[batch][masked], p[masked.nonzero()[:, 0]], answer[batch].sum())
         optimizer.zero_grad()
@@ -130,11 +142,11 @@ def ar_twin(llm):
     return ar
 
 
-def time_diffusion(llm, prefixes, gen_length, batch, options):
+def time_diffusion(llm, prefixes, gen_length, batch, options, ids):
     """Decode every item in batches; per-answer wall time, NFE, outputs, peak extra memory."""
     outputs, nfe, elapsed = [], 0, 0.0
     settings = dict(steps=gen_length, gen_length=gen_length, block_length=16 if gen_length == 16 else 32,
-                    mask_id=MASK, eos_id=EOS, eot_id=EOT)
+                    mask_id=ids["mask"], eos_id=ids["eos"], eot_id=ids["eot"])
     with PeakRSS() as memory:
         for i in range(0, len(prefixes), batch):
             stats = {}
@@ -150,7 +162,7 @@ def time_diffusion(llm, prefixes, gen_length, batch, options):
 
 
 @torch.no_grad()
-def time_autoregressive(ar, prefixes, gen_length, batch):
+def time_autoregressive(ar, prefixes, gen_length, batch, eos_id):
     """Greedy AR decoding with the KV cache, forced to exactly ``gen_length`` new tokens."""
     elapsed = 0.0
     with PeakRSS() as memory:
@@ -158,18 +170,18 @@ def time_autoregressive(ar, prefixes, gen_length, batch):
             ids = prefixes[i : i + batch]
             start = time.perf_counter()
             ar.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=gen_length,
-                        min_new_tokens=gen_length, do_sample=False, pad_token_id=EOS, eos_token_id=None)
+                        min_new_tokens=gen_length, do_sample=False, pad_token_id=eos_id, eos_token_id=None)
             elapsed += time.perf_counter() - start
     n = len(prefixes)
     return {"seconds_per_answer": elapsed / n, "nfe_per_batch": gen_length,
             "tokens_per_second": n * gen_length / elapsed, "peak_extra_mb": memory.peak / 2**20}
 
 
-def answers_text(out):
+def answers_text(out, ids):
     """Answer tokens up to the first EOS/EoT (what a user would read)."""
     result = []
     for row in out.tolist():
-        cut = [i for i, t in enumerate(row) if t in (EOS, EOT)]
+        cut = [i for i, t in enumerate(row) if t in (ids["eos"], ids["eot"])]
         result.append(tuple(row[: cut[0]] if cut else row))
     return result
 
@@ -178,14 +190,15 @@ def run(args):
     """The whole benchmark; returns the JSON-able report."""
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    ids = special_ids(args.vocab)
     llm = LLaDA({"d_model": args.width, "n_layers": args.layers, "n_heads": args.heads,
-                 "mlp_hidden_size": 3 * args.width, "vocab_size": VOCAB, "embedding_size": VOCAB,
-                 "rope_theta": 500000.0, "mask_token_id": MASK, "eos_token_id": EOS,
-                 "pad_token_id": EOS, "init_std": 0.02})
+                 "mlp_hidden_size": 3 * args.width, "vocab_size": args.vocab, "embedding_size": args.vocab,
+                 "rope_theta": 500000.0, "mask_token_id": ids["mask"], "eos_token_id": ids["eos"],
+                 "pad_token_id": ids["eos"], "init_std": 0.02})
     tasks = {16: 6, 128: 100}  # answer length -> real tokens before EOT (MCQ option text; transcript)
-    data = {g: make_data(args.items, g, tasks[g], args.seed + g) for g in args.gen_lengths}
+    data = {g: make_data(args.items, g, tasks[g], ids, args.seed + g) for g in args.gen_lengths}
     start = time.perf_counter()
-    final_loss = fit(llm, [data[g] for g in args.gen_lengths], steps=args.fit_steps, seed=args.seed)
+    final_loss = fit(llm, [data[g] for g in args.gen_lengths], args.fit_steps, ids["mask"], seed=args.seed)
     fit_seconds = time.perf_counter() - start
     ar = ar_twin(llm)
     rows = []
@@ -196,17 +209,17 @@ def run(args):
             for name, options in CONFIGS:
                 if name == "reference" and reference is not None and args.skip_slow:
                     continue  # batching leaves the reference's answers unchanged; only its time is skipped
-                result = time_diffusion(llm, prefixes, g, batch, options)
-                outputs = answers_text(result.pop("outputs"))
+                result = time_diffusion(llm, prefixes, g, batch, options, ids)
+                outputs = answers_text(result.pop("outputs"), ids)
                 if reference is None:
                     reference = outputs
                 result["matches_fitted_answer"] = sum(
-                    o == t for o, t in zip(outputs, answers_text(answers))) / len(outputs)
+                    o == t for o, t in zip(outputs, answers_text(answers, ids))) / len(outputs)
                 result["differs_from_reference"] = sum(o != r for o, r in zip(outputs, reference)) / len(outputs)
                 rows.append({"gen_length": g, "batch": batch, "decoder": name, "options": options, **result})
                 print(json.dumps(rows[-1]), flush=True)
             rows.append({"gen_length": g, "batch": batch, "decoder": "autoregressive (Llama + KV cache)",
-                         **time_autoregressive(ar, prefixes, g, batch)})
+                         **time_autoregressive(ar, prefixes, g, batch, ids["eos"])})
             print(json.dumps(rows[-1]), flush=True)
     for row in rows:
         base = next(r for r in rows if r["gen_length"] == row["gen_length"] and r["decoder"] == "reference")
@@ -214,7 +227,7 @@ def run(args):
     return {
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                     "torch": torch.__version__},
-        "model": {"width": args.width, "layers": args.layers, "heads": args.heads, "vocab": VOCAB,
+        "model": {"width": args.width, "layers": args.layers, "heads": args.heads, "vocab": args.vocab,
                   "parameters": sum(p.numel() for p in llm.parameters()),
                   "prefix_positions": AUDIO_POSITIONS + PROMPT_TOKENS},
         "fit": {"steps": args.fit_steps, "final_loss": final_loss, "seconds": fit_seconds},
@@ -245,6 +258,7 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--vocab", type=int, default=LLADA_VOCAB)
     parser.add_argument("--items", type=int, default=8)
     parser.add_argument("--gen_lengths", type=int, nargs="+", default=[16, 128])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
