@@ -204,22 +204,27 @@ def run(args):
     rows = []
     for g in args.gen_lengths:
         prefixes, answers = data[g]
-        reference = None  # outputs of the reference sampler at the first batch size
+        n_ref = min(args.reference_items.get(g, args.items), args.items)
+        reference = None  # the reference sampler's answers (first n_ref items)
         for batch in args.batches:
             for name, options in CONFIGS:
-                if name == "reference" and reference is not None and args.skip_slow:
-                    continue  # batching leaves the reference's answers unchanged; only its time is skipped
-                result = time_diffusion(llm, prefixes, g, batch, options, ids)
+                items = prefixes
+                if name == "reference":
+                    if reference is not None and args.skip_slow:
+                        continue  # batching leaves the reference's answers unchanged; only its time is skipped
+                    items = prefixes[:n_ref]
+                result = time_diffusion(llm, items, g, min(batch, len(items)), options, ids)
                 outputs = answers_text(result.pop("outputs"), ids)
                 if reference is None:
                     reference = outputs
+                result["items"] = len(items)
                 result["matches_fitted_answer"] = sum(
                     o == t for o, t in zip(outputs, answers_text(answers, ids))) / len(outputs)
-                result["differs_from_reference"] = sum(o != r for o, r in zip(outputs, reference)) / len(outputs)
+                result["differs_from_reference"] = sum(o != r for o, r in zip(outputs, reference)) / n_ref
                 rows.append({"gen_length": g, "batch": batch, "decoder": name, "options": options, **result})
                 print(json.dumps(rows[-1]), flush=True)
             rows.append({"gen_length": g, "batch": batch, "decoder": "autoregressive (Llama + KV cache)",
-                         **time_autoregressive(ar, prefixes, g, batch, ids["eos"])})
+                         "items": len(prefixes), **time_autoregressive(ar, prefixes, g, batch, ids["eos"])})
             print(json.dumps(rows[-1]), flush=True)
     for row in rows:
         base = next(r for r in rows if r["gen_length"] == row["gen_length"] and r["decoder"] == "reference")
@@ -265,9 +270,13 @@ def main(argv=None):
     parser.add_argument("--fit_steps", type=int, default=60)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reference_items", type=json.loads, default={},
+                        help='JSON {answer_length: n}: time the (slow) reference on the first n items only, '
+                             'and compare the other decoders with it on those items; e.g. \'{"128": 2}\'')
     parser.add_argument("--skip_slow", action="store_true",
                         help="time the reference at the first batch size only (it is the slowest row)")
     args = parser.parse_args(argv)
+    args.reference_items = {int(k): int(v) for k, v in args.reference_items.items()}
     report = run(args)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
