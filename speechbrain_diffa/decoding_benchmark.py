@@ -9,8 +9,9 @@ measured in one run on this machine, side by side, at the shapes of real use:
   ``--width/--layers``). At 8B the LM head is ~7 % of the weights; here it is most of them, so
   the gain from computing the head only on the current block is larger here than at 8B;
 * a random model is not confident, and parallel commits and EOS stops depend on confidence. So
-  the benchmark first fits the model to a fixed set of answers (answers padded with EOS, as in
-  SFT), which makes it as sure of them as a trained model is of its answers;
+  the benchmark first fits the model (masked-diffusion SFT, answers padded with EOS) to answer
+  each prompt with one of two fixed answers chosen by a marker token in the prompt, which makes
+  it as sure of its answers as a trained model;
 * the autoregressive baseline is a causal transformers Llama of the same size with its KV cache
   and ``generate``, forced to the same number of new tokens.
 
@@ -90,16 +91,24 @@ class PeakRSS:
         self._thread.join()
 
 
-def make_data(n_items, gen_length, answer_tokens, ids, seed):
-    """Prefixes (439 'audio' + 60 prompt positions) and EOS-padded answers of ``gen_length``."""
+def make_data(n_items, gen_length, answer_tokens, ids, seed, n_answers=2):
+    """Prefixes (439 'audio' + 60 prompt positions) and EOS-padded answers of ``gen_length``.
+
+    Each item's answer is one of ``n_answers`` fixed sequences, chosen by a marker token in its
+    prompt: a task a small model learns in a few minutes, after which it is as sure of its
+    answers as a trained model (what parallel commits and EOS stops need to show their effect).
+    """
     g = torch.Generator().manual_seed(seed)
     ordinary = min(ids.values())  # draw ordinary tokens below the special ones
     prefix = torch.randint(0, ordinary, (n_items, AUDIO_POSITIONS + PROMPT_TOKENS), generator=g)
     prefix[:, 0] = ids["bos"]
-    answers = torch.full((n_items, gen_length), ids["eos"])
-    answers[:, :answer_tokens] = torch.randint(0, ordinary, (n_items, answer_tokens), generator=g)
-    answers[:, answer_tokens] = ids["eot"]
-    return prefix, answers
+    choice = torch.arange(n_items) % n_answers
+    markers = torch.randint(0, ordinary, (n_answers,), generator=g)
+    prefix[:, AUDIO_POSITIONS + 1] = markers[choice]
+    options = torch.full((n_answers, gen_length), ids["eos"])
+    options[:, :answer_tokens] = torch.randint(0, ordinary, (n_answers, answer_tokens), generator=g)
+    options[:, answer_tokens] = ids["eot"]
+    return prefix, options[choice]
 
 
 def fit(llm, tasks, steps, mask_id, lr=3e-3, seed=0):
@@ -267,7 +276,7 @@ def main(argv=None):
     parser.add_argument("--items", type=int, default=8)
     parser.add_argument("--gen_lengths", type=int, nargs="+", default=[16, 128])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--fit_steps", type=int, default=60)
+    parser.add_argument("--fit_steps", type=int, default=250)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reference_items", type=json.loads, default={},

@@ -397,8 +397,8 @@ def generate(
             window[commit] = candidates[commit]
             if eos_early_stop:
                 finished = _stop_at_eos(x, start, end, mask_id, eos_id, finished)
-            if adaptive and not ((x[:, start:end] == mask_id) & ~finished[:, None]).any():
-                break
+            if fast and not ((x[:, start:end] == mask_id) & ~finished[:, None]).any():
+                break  # block done (the reference keeps stepping: leftover masks elsewhere may commit)
         if bool(finished.all()):
             break
     if stats is not None:
