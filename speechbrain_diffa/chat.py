@@ -15,6 +15,7 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
+import os
 from dataclasses import dataclass
 from typing import List
 
@@ -49,8 +50,6 @@ def load_tokenizer(path):
     ...
     FileNotFoundError: No tokenizer in /nonexistent (expected tokenizer.json or tokenizer_config.json)
     """
-    import os
-
     if not any(os.path.isfile(os.path.join(path, f)) for f in ("tokenizer.json", "tokenizer_config.json")):
         raise FileNotFoundError(
             f"No tokenizer in {path} (expected tokenizer.json or tokenizer_config.json)"
