@@ -91,6 +91,32 @@ class PeakRSS:
         self._thread.join()
 
 
+class PeakCUDA:
+    """Peak CUDA memory allocated inside the block, above what was allocated at its start."""
+
+    def __enter__(self):
+        torch.cuda.synchronize()
+        self.start = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        return self
+
+    def __exit__(self, *exc):
+        torch.cuda.synchronize()
+        self.peak = torch.cuda.max_memory_allocated() - self.start
+
+
+def peak_memory(device):
+    """The memory probe for ``device`` (CUDA allocator, or the process's resident memory on CPU)."""
+    return PeakCUDA() if torch.device(device).type == "cuda" else PeakRSS()
+
+
+def now(device):
+    """Wall clock, after the device has finished its queued work."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 def make_data(n_items, gen_length, answer_tokens, ids, seed, n_answers=2):
     """Prefixes (439 'audio' + 60 prompt positions) and EOS-padded answers of ``gen_length``.
 
@@ -146,7 +172,8 @@ def ar_twin(llm):
     config = llm.config.__class__(**llm.config.to_dict())
     config.is_causal = True
     config.use_cache = True
-    ar = LlamaForCausalLM(config).eval()
+    with torch.device(llm.device):
+        ar = LlamaForCausalLM(config).to(llm.dtype).eval()
     ar.load_state_dict(llm.llm.state_dict())
     return ar
 
@@ -156,12 +183,13 @@ def time_diffusion(llm, prefixes, gen_length, batch, options, ids):
     outputs, nfe, elapsed = [], 0, 0.0
     settings = dict(steps=gen_length, gen_length=gen_length, block_length=16 if gen_length == 16 else 32,
                     mask_id=ids["mask"], eos_id=ids["eos"], eot_id=ids["eot"])
-    with PeakRSS() as memory:
+    device = prefixes.device
+    with peak_memory(device) as memory:
         for i in range(0, len(prefixes), batch):
             stats = {}
-            start = time.perf_counter()
+            start = now(device)
             out = generate(llm, prefixes[i : i + batch], stats=stats, **settings, **options)
-            elapsed += time.perf_counter() - start
+            elapsed += now(device) - start
             nfe += stats["nfe"]
             outputs.append(out[:, prefixes.shape[1]:])
     n = len(prefixes)
@@ -173,14 +201,14 @@ def time_diffusion(llm, prefixes, gen_length, batch, options, ids):
 @torch.no_grad()
 def time_autoregressive(ar, prefixes, gen_length, batch, eos_id):
     """Greedy AR decoding with the KV cache, forced to exactly ``gen_length`` new tokens."""
-    elapsed = 0.0
-    with PeakRSS() as memory:
+    elapsed, device = 0.0, prefixes.device
+    with peak_memory(device) as memory:
         for i in range(0, len(prefixes), batch):
             ids = prefixes[i : i + batch]
-            start = time.perf_counter()
+            start = now(device)
             ar.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=gen_length,
                         min_new_tokens=gen_length, do_sample=False, pad_token_id=eos_id, eos_token_id=None)
-            elapsed += time.perf_counter() - start
+            elapsed += now(device) - start
     n = len(prefixes)
     return {"seconds_per_answer": elapsed / n, "nfe_per_batch": gen_length,
             "tokens_per_second": n * gen_length / elapsed, "peak_extra_mb": memory.peak / 2**20}
@@ -200,12 +228,20 @@ def run(args):
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     ids = special_ids(args.vocab)
-    llm = LLaDA({"d_model": args.width, "n_layers": args.layers, "n_heads": args.heads,
-                 "mlp_hidden_size": 3 * args.width, "vocab_size": args.vocab, "embedding_size": args.vocab,
-                 "rope_theta": 500000.0, "mask_token_id": ids["mask"], "eos_token_id": ids["eos"],
-                 "pad_token_id": ids["eos"], "init_std": 0.02})
+    dtype = getattr(torch, args.dtype)
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # build in the target dtype: an 8B model never exists in fp32
+    try:
+        with torch.device(args.device):
+            llm = LLaDA({"d_model": args.width, "n_layers": args.layers, "n_heads": args.heads,
+                         "mlp_hidden_size": 3 * args.width, "vocab_size": args.vocab,
+                         "embedding_size": args.vocab, "rope_theta": 500000.0, "mask_token_id": ids["mask"],
+                         "eos_token_id": ids["eos"], "pad_token_id": ids["eos"], "init_std": 0.02})
+    finally:
+        torch.set_default_dtype(default_dtype)
     tasks = {16: 6, 128: 100}  # answer length -> real tokens before EOT (MCQ option text; transcript)
-    data = {g: make_data(args.items, g, tasks[g], ids, args.seed + g) for g in args.gen_lengths}
+    data = {g: tuple(t.to(args.device) for t in make_data(args.items, g, tasks[g], ids, args.seed + g))
+            for g in args.gen_lengths}
     start = time.perf_counter()
     final_loss = fit(llm, [data[g] for g in args.gen_lengths], args.fit_steps, ids["mask"], seed=args.seed)
     fit_seconds = time.perf_counter() - start
@@ -240,7 +276,8 @@ def run(args):
         row["speedup_vs_reference"] = base["seconds_per_answer"] / row["seconds_per_answer"]
     return {
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
-                    "torch": torch.__version__},
+                    "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+                    "dtype": args.dtype, "torch": torch.__version__},
         "model": {"width": args.width, "layers": args.layers, "heads": args.heads, "vocab": args.vocab,
                   "parameters": sum(p.numel() for p in llm.parameters()),
                   "prefix_positions": AUDIO_POSITIONS + PROMPT_TOKENS},
@@ -278,6 +315,9 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--fit_steps", type=int, default=250)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--device", default="cpu", help="e.g. cuda; 8B shapes: --width 4096 --layers 32 "
+                        "--heads 32 --dtype bfloat16 --fit_steps 0")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reference_items", type=json.loads, default={},
                         help='JSON {answer_length: n}: time the (slow) reference on the first n items only, '
