@@ -9,6 +9,7 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
+import json
 import os
 
 import torch
@@ -17,6 +18,34 @@ from safetensors.torch import load_file
 SEMANTIC_PREFIX = "semantic_connector."
 ACOUSTIC_PREFIX = "acoustic_connector."
 PROMPTS_KEY = "trainable_prompts.weight"
+
+
+def safetensors_files(path):
+    """The safetensors weight files of a Hugging Face folder, sharded (with an index) or single.
+
+    Every shard the index lists must exist (a missing one is named). Returns ``[]`` when the
+    folder has no safetensors weights, so callers can fall back or raise their own error.
+
+    Example
+    -------
+    >>> from safetensors.torch import save_file
+    >>> folder = getfixture("tmpdir")
+    >>> safetensors_files(str(folder))
+    []
+    >>> save_file({"w": torch.zeros(1)}, str(folder / "model.safetensors"))
+    >>> [os.path.basename(f) for f in safetensors_files(str(folder))]
+    ['model.safetensors']
+    """
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        with open(index) as f:
+            shard_names = sorted(set(json.load(f)["weight_map"].values()))
+        missing = [s for s in shard_names if not os.path.isfile(os.path.join(path, s))]
+        if missing:
+            raise FileNotFoundError(f"{index} lists shard(s) that are not in {path}: {missing}")
+        return [os.path.join(path, s) for s in shard_names]
+    single = os.path.join(path, "model.safetensors")
+    return [single] if os.path.isfile(single) else []
 
 
 def read_state_dict(path):

@@ -28,6 +28,8 @@ from safetensors.torch import save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
+from speechbrain_diffa.checkpoints import safetensors_files
+
 # Release block-module name -> name inside a transformers Llama decoder layer.
 BLOCK_NAME_MAP = {
     "attn_norm": "input_layernorm",
@@ -419,7 +421,11 @@ class LLaDA(torch.nn.Module):
         True
         """
         config = read_llada_config(path)
-        files = _safetensors_files(path)
+        files = safetensors_files(path)
+        if not files:
+            raise FileNotFoundError(
+                f"No LLaDA weights in {path}: expected model.safetensors or model.safetensors.index.json"
+            )
         device = torch.device(device or "cpu")
         with torch.device("meta"):
             model = cls(config, attn_implementation=attn_implementation)
@@ -568,21 +574,3 @@ def read_llada_config(path):
     except ValueError as e:
         raise ValueError(f"{cfg_file}: {e}") from e
     return config
-
-
-def _safetensors_files(path):
-    """The weight files of a LLaDA folder, checking that every listed shard exists."""
-    index = os.path.join(path, "model.safetensors.index.json")
-    if os.path.isfile(index):
-        with open(index) as f:
-            shard_names = sorted(set(json.load(f)["weight_map"].values()))
-        missing = [s for s in shard_names if not os.path.isfile(os.path.join(path, s))]
-        if missing:
-            raise FileNotFoundError(f"{index} lists shard(s) that are not in {path}: {missing}")
-        return [os.path.join(path, s) for s in shard_names]
-    single = os.path.join(path, "model.safetensors")
-    if os.path.isfile(single):
-        return [single]
-    raise FileNotFoundError(
-        f"No LLaDA weights in {path}: expected model.safetensors or model.safetensors.index.json"
-    )

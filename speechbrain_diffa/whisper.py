@@ -8,7 +8,6 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ import torch
 from safetensors import safe_open
 from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from speechbrain_diffa.checkpoints import safetensors_files
 
 logger = logging.getLogger(__name__)
 
@@ -52,18 +53,9 @@ class EncoderOutput:
 
 def _load_encoder_state(source):
     """Encoder weights of a Whisper folder (safetensors, sharded or not, or pytorch_model.bin)."""
-    files = []
-    index = os.path.join(source, "model.safetensors.index.json")
-    if os.path.isfile(index):
-        with open(index) as f:
-            files = sorted(set(json.load(f)["weight_map"].values()))
-        files = [os.path.join(source, s) for s in files]
-    elif os.path.isfile(os.path.join(source, "model.safetensors")):
-        files = [os.path.join(source, "model.safetensors")]
+    files = safetensors_files(source)
     state = {}
     for file in files:
-        if not os.path.isfile(file):
-            raise FileNotFoundError(f"Whisper shard {file} listed in {index} is missing")
         with safe_open(file, framework="pt", device="cpu") as f:
             for name in f.keys():
                 if ".encoder." in f".{name}":
