@@ -10,10 +10,57 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
+import zlib
+
 import torch
 import torch.nn.functional as F
 
 EPS = 1e-3  # lower bound of the masking ratio (LLaDA GUIDELINES, DIFFA collate_fn)
+
+
+def item_generators(seed, keys):
+    """One CPU generator per batch row, seeded from ``seed`` and the row's key.
+
+    Noise drawn this way depends only on the item and the key, not on which batch, rank or
+    resumed run the item lands in: a run split over DDP ranks, or killed and resumed, masks
+    each item exactly as an uninterrupted single-process run does.
+
+    Arguments
+    ---------
+    seed : int
+        Experiment seed.
+    keys : list of str
+        One key per row, e.g. ``f"{epoch}/{item_id}"``.
+
+    Returns
+    -------
+    list of torch.Generator
+
+    Example
+    -------
+    >>> a, b = item_generators(1, ["e1/x", "e1/y"])
+    >>> torch.rand(2, generator=a).tolist() == torch.rand(2, generator=item_generators(1, ["e1/x"])[0]).tolist()
+    True
+    """
+    return [torch.Generator().manual_seed(zlib.crc32(f"{seed}/{key}".encode())) for key in keys]
+
+
+def uniform_noise(shape, generator, device):
+    """``torch.rand(shape)``; a list of generators draws row ``i`` from ``generator[i]``.
+
+    Per-row draws are made on the CPU, so they are the same on every device.
+
+    Example
+    -------
+    >>> uniform_noise((2, 3), item_generators(0, ["a", "b"]), "cpu").shape
+    torch.Size([2, 3])
+    """
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != shape[0]:
+            raise ValueError(f"{len(generator)} generators for {shape[0]} rows")
+        rows = [torch.rand(shape[1:], generator=g) for g in generator]
+        return torch.stack(rows).to(device)
+    return torch.rand(shape, generator=generator, device=device)
 
 
 def forward_process(ids, answer_mask, mask_id, eps=EPS, t=None, generator=None):
@@ -31,8 +78,8 @@ def forward_process(ids, answer_mask, mask_id, eps=EPS, t=None, generator=None):
         Smallest masking ratio.
     t : torch.Tensor
         ``(batch,)`` timesteps in [0, 1] (default: drawn uniformly).
-    generator : torch.Generator
-        Source of randomness.
+    generator : torch.Generator or list of torch.Generator
+        Source of randomness (a list: one per row, see :func:`item_generators`).
 
     Returns
     -------
@@ -53,9 +100,9 @@ def forward_process(ids, answer_mask, mask_id, eps=EPS, t=None, generator=None):
     """
     batch, length = ids.shape
     if t is None:
-        t = torch.rand(batch, generator=generator, device=ids.device)
+        t = uniform_noise((batch, 1), generator, ids.device)[:, 0]
     p = (1 - eps) * t + eps
-    draws = torch.rand(batch, length, generator=generator, device=ids.device)
+    draws = uniform_noise((batch, length), generator, ids.device)
     masked = (draws < p[:, None]) & answer_mask
     noisy = torch.where(masked, torch.full_like(ids, mask_id), ids)
     return noisy, masked, p
@@ -117,9 +164,9 @@ def exact_k_masks(answer_mask, generator=None):
     length = answer_mask.sum(1)
     if bool((length == 0).any()):
         raise ValueError("exact_k_masks: a sequence has no answer tokens")
-    u = torch.rand(length.shape, generator=generator, device=answer_mask.device)
+    u = uniform_noise((len(length), 1), generator, answer_mask.device)[:, 0]
     k = (u * length).long().clamp(max=length - 1) + 1
-    scores = torch.rand(answer_mask.shape, generator=generator, device=answer_mask.device)
+    scores = uniform_noise(tuple(answer_mask.shape), generator, answer_mask.device)
     scores = scores.masked_fill(~answer_mask, 2.0)  # non-answer positions rank last
     rank = scores.argsort(1).argsort(1)
     masked = rank < k[:, None]
@@ -176,8 +223,8 @@ def monte_carlo_elbos(scorers, ids, answer_mask, mask_id, num_samples=4, generat
         The [MASK] id.
     num_samples : int
         Monte-Carlo draws (DIFFA-2: 4).
-    generator : torch.Generator
-        Source of randomness.
+    generator : torch.Generator or list of torch.Generator
+        Source of randomness (a list: one per row).
 
     Returns
     -------

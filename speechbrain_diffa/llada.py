@@ -393,7 +393,7 @@ class LLaDA(torch.nn.Module):
         return LLaDAOutput(logits=logits, cache=out.cache if use_cache else None, hidden_states=hidden)
 
     @classmethod
-    def from_pretrained(cls, path, dtype=None, device=None, attn_implementation="sdpa"):
+    def from_pretrained(cls, path, dtype=None, device=None, attn_implementation="sdpa", lora=None):
         """Load a directory in the ``GSAI-ML/LLaDA-8B-Instruct`` layout (no remote code).
 
         Arguments
@@ -401,12 +401,16 @@ class LLaDA(torch.nn.Module):
         path : str
             Folder with ``config.json`` and ``*.safetensors`` (single file, or shards listed in
             ``model.safetensors.index.json``) using the release weight names.
-        dtype : torch.dtype
-            Cast the weights to this dtype (default: the dtype stored in the checkpoint).
+        dtype : torch.dtype or str
+            Cast the weights to this dtype, e.g. ``torch.bfloat16`` or ``"bfloat16"`` (default:
+            the dtype stored in the checkpoint).
         device : str or torch.device
             Where to put the weights (default: CPU).
         attn_implementation : str
             ``"sdpa"`` or ``"eager"``.
+        lora : dict
+            If given, :meth:`add_lora` keyword arguments (``r``, ``alpha``, ``dropout``,
+            ``targets``): the loaded model gets LoRA adapters, as YAMLs of stages 3-4 declare it.
 
         Returns
         -------
@@ -419,6 +423,9 @@ class LLaDA(torch.nn.Module):
         >>> llm = LLaDA.from_pretrained(path)
         >>> llm.llada_config["mask_token_id"] == llm.mask_token_id
         True
+        >>> with_lora = LLaDA.from_pretrained(path, lora={"r": 4})
+        >>> any("lora_A" in name for name, _ in with_lora.named_parameters())
+        True
         """
         config = read_llada_config(path)
         files = safetensors_files(path)
@@ -427,6 +434,8 @@ class LLaDA(torch.nn.Module):
                 f"No LLaDA weights in {path}: expected model.safetensors or model.safetensors.index.json"
             )
         device = torch.device(device or "cpu")
+        if isinstance(dtype, str):
+            dtype = getattr(torch, dtype)
         with torch.device("meta"):
             model = cls(config, attn_implementation=attn_implementation)
         expected = internal_to_release_names(config["n_layers"], config.get("weight_tying", False))
@@ -462,6 +471,8 @@ class LLaDA(torch.nn.Module):
         # Non-persistent RoPE buffers were created on the meta device; rebuild them for real.
         with torch.device(device):
             model.llm.model.rotary_emb = LlamaRotaryEmbedding(config=model.llm.config)
+        if lora is not None:
+            model.add_lora(**lora)
         return model
 
     def save_pretrained(self, path, max_shard_bytes=2 * 1024**3):

@@ -14,6 +14,7 @@ Authors
 from dataclasses import dataclass
 
 import torch
+from speechbrain.utils import checkpoints
 
 from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss, monte_carlo_elbos
 from speechbrain_diffa.sampling import generate
@@ -40,8 +41,12 @@ class SplicedBatch:
     text_slots: torch.Tensor
 
 
+@checkpoints.register_checkpoint_hooks
 class DIFFA2Model(torch.nn.Module):
     """DIFFA-2: a frozen Whisper encoder, two adapters, and LLaDA.
+
+    Construction freezes everything except what the curriculum trains at ``stage``
+    (:meth:`freeze_for_stage`), and checkpoints hold only those trainable tensors.
 
     Arguments
     ---------
@@ -55,6 +60,7 @@ class DIFFA2Model(torch.nn.Module):
         Prompt layout and tokenizer.
     stage : int
         1 uses ``[20 prompts ; semantic]`` as the audio block; 2 and later ``[acoustic ; semantic]``.
+        Stages 3 and 4 also train the LLM's LoRA (give ``llm`` LoRA before building the model).
     mask_padding : bool
         Exclude audio padding from LLaDA's attention (batches of mixed lengths). Off reproduces
         the release, which attends to padded audio positions too.
@@ -95,6 +101,81 @@ class DIFFA2Model(torch.nn.Module):
         self.answer_system_prompt = answer_system_prompt
         width = self.llm.config.hidden_size
         self.trainable_prompts = torch.nn.Embedding(NUM_STAGE1_PROMPTS, width)
+        self.freeze_for_stage()
+
+    def freeze_for_stage(self):
+        """Leave trainable exactly what this stage trains (DESIGN.md's curriculum table).
+
+        Stage 1: semantic adapter + 20 prompts. Stage 2: both adapters. Stages 3-4: both
+        adapters + the LLM's LoRA. Whisper and the LLaDA base weights never train.
+        """
+        if self.stage not in (1, 2, 3, 4):
+            raise ValueError(f"stage must be 1, 2, 3 or 4, got {self.stage}")
+        lora = [p for n, p in self.llm.named_parameters() if "lora_" in n]
+        if self.stage >= 3 and not lora:
+            raise ValueError(f"stage {self.stage} trains LoRA: build the LLM with LoRA (LLaDA.add_lora)")
+        self.requires_grad_(False)
+        self.semantic_adapter.requires_grad_(True)
+        if self.stage == 1:
+            self.trainable_prompts.requires_grad_(True)
+        else:
+            self.acoustic_adapter.requires_grad_(True)
+        if self.stage >= 3:
+            self.llm.requires_grad_(False)  # the base; then only the active LoRA
+            for name, param in self.llm.named_parameters():
+                if "lora_" in name and ".default." in name:
+                    param.requires_grad_(True)
+
+    def trainable_state_dict(self):
+        """The tensors this stage trains, by parameter name (what checkpoints hold)."""
+        return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
+
+    @checkpoints.mark_as_saver
+    def save_trainable(self, path):
+        """Save only the trainable tensors (never the frozen Whisper / LLaDA weights)."""
+        torch.save(self.trainable_state_dict(), path)
+
+    @checkpoints.mark_as_loader
+    def load_trainable(self, path, end_of_epoch=False):
+        """Resume: the file must hold exactly this stage's trainable tensors."""
+        del end_of_epoch
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        expected = set(self.trainable_state_dict())
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise ValueError(
+                f"Checkpoint {path} does not match stage {self.stage}'s trainable parameters: "
+                f"missing {missing[:5]} ({len(missing)}), unexpected {unexpected[:5]} ({len(unexpected)})"
+            )
+        self._copy_in(state, path)
+
+    @checkpoints.mark_as_transfer
+    def load_previous_stage(self, path):
+        """Initialise from an earlier stage's checkpoint (SpeechBrain ``Pretrainer`` transfer).
+
+        Every tensor in the file must name a parameter of this model; parameters the file lacks
+        keep their initialisation (e.g. the acoustic adapter when stage 2 starts from stage 1,
+        LoRA when stage 3 starts from stage 2).
+        """
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self._copy_in(state, path)
+
+    def _copy_in(self, state, path):
+        params = dict(self.named_parameters())
+        unknown = sorted(set(state) - set(params))
+        if unknown:
+            raise ValueError(f"{path}: {len(unknown)} tensors name no parameter of this model: {unknown[:5]}")
+        for name, value in state.items():
+            if params[name].shape != value.shape:
+                raise ValueError(
+                    f"{path}: {name} has shape {tuple(value.shape)}, model expects {tuple(params[name].shape)}"
+                )
+            with torch.no_grad():
+                params[name].copy_(value)
+
+    def forward(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None):
+        """The training objective (:meth:`sft_loss`); Brains call it through DDP."""
+        return self.sft_loss(wavs, wav_lens, ids, prompt_lengths, splice_at, generator=generator, t=t)
 
     def encode_audio(self, wavs, wav_lens=None):
         """Waveforms to the audio block.
@@ -113,13 +194,30 @@ class DIFFA2Model(torch.nn.Module):
         lengths : torch.LongTensor
             ``(batch,)`` valid positions (all of them unless ``mask_padding``).
         """
-        enc = self.encoder(wavs, wav_lens)
-        semantic, semantic_lens = self.semantic_adapter(enc.last, enc.lengths)
+        return self.audio_block(self.encoder(wavs, wav_lens))
+
+    def audio_block(self, enc, semantic_adapter=None, acoustic_adapter=None):
+        """The audio block from encoder output (other adapters may stand in, e.g. a frozen reference).
+
+        Arguments
+        ---------
+        enc : speechbrain_diffa.whisper.EncoderOutput
+            Output of :attr:`encoder`.
+        semantic_adapter, acoustic_adapter : torch.nn.Module
+            Default: this model's.
+
+        Returns
+        -------
+        audio, lengths : see :meth:`encode_audio`.
+        """
+        semantic_adapter = semantic_adapter or self.semantic_adapter
+        acoustic_adapter = acoustic_adapter or self.acoustic_adapter
+        semantic, semantic_lens = semantic_adapter(enc.last, enc.lengths)
         batch = semantic.shape[0]
         if self.stage == 1:
             front = self.trainable_prompts.weight.unsqueeze(0).expand(batch, -1, -1)
         else:
-            front = self.acoustic_adapter(enc.taps, enc.lengths)
+            front = acoustic_adapter(enc.taps, enc.lengths)
         audio = torch.cat([front.to(semantic.dtype), semantic], dim=1)
         if self.mask_padding:
             lengths = front.shape[1] + semantic_lens

@@ -1,0 +1,277 @@
+"""SpeechBrain ``Brain`` classes for the DIFFA-2 curriculum.
+
+- :class:`DIFFA2Brain`: stages 1-3, masked-diffusion SFT (the stage decides what trains, see
+  :meth:`speechbrain_diffa.model.DIFFA2Model.freeze_for_stage`).
+- :class:`VRPOBrain`: stage 4, DPO on Monte-Carlo ELBOs with masks shared with the reference.
+
+Both draw the diffusion noise of each item from a generator seeded by (seed, epoch, item id),
+so a run split across DDP ranks, or killed and resumed, sees exactly the noise of an
+uninterrupted single-process run; the global RNG state (dropout) is checkpointed too.
+
+Authors
+ * speechbrain_diffa contributors 2026
+"""
+
+import os
+import re
+
+import speechbrain as sb
+import torch
+from speechbrain.utils import checkpoints
+from speechbrain.utils.distributed import if_main_process
+from speechbrain.utils.logger import get_logger
+
+from speechbrain_diffa.diffusion import item_generators, vrpo_loss
+
+logger = get_logger(__name__)
+
+
+@checkpoints.register_checkpoint_hooks
+class RandomState:
+    """Checkpoints the global torch RNG (dropout masks), so a resumed run continues exactly.
+
+    Example
+    -------
+    >>> state = RandomState()
+    >>> path = str(getfixture("tmpdir") / "rng.ckpt")
+    >>> state.save(path); first = torch.rand(1)
+    >>> state.load(path); bool(torch.rand(1) == first)
+    True
+    """
+
+    @checkpoints.mark_as_saver
+    def save(self, path):
+        """Save the CPU (and CUDA) RNG states."""
+        state = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        torch.save(state, path)
+
+    @checkpoints.mark_as_loader
+    def load(self, path, end_of_epoch=False):
+        """Restore the RNG states."""
+        del end_of_epoch
+        state = torch.load(path, weights_only=True)
+        torch.set_rng_state(state["cpu"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def normalize_answer(text):
+    """Lower-case, punctuation-free, single-spaced text for a rough answer match.
+
+    Example
+    -------
+    >>> normalize_answer("  Three Beeps. ")
+    'three beeps'
+    """
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+class DIFFA2Brain(sb.Brain):
+    """Stages 1-3: masked-diffusion SFT of a :class:`~speechbrain_diffa.model.DIFFA2Model`.
+
+    Expects ``modules["diffa"]`` and these hparams: ``seed``, ``lr_annealing`` (a
+    ``LinearWarmupScheduler``, stepped per optimizer step; a ``num_training_steps`` of 0 is
+    filled in from the data), ``epoch_counter``, ``train_logger``; optional
+    ``tensorboard_train_logger``, ``log_interval`` (steps), ``valid_decode_examples`` and
+    ``valid_decoding`` (options of :meth:`~speechbrain_diffa.model.DIFFA2Model.answer`).
+    Batches come from :func:`speechbrain_diffa.dataio.training_dataset` and
+    :func:`~speechbrain_diffa.dataio.collate_fn`.
+    """
+
+    target_key = "target"
+
+    @property
+    def diffa_model(self):
+        """The DIFFA-2 model (unwrapped from DDP)."""
+        module = self.modules["diffa"]
+        return module.module if hasattr(module, "module") else module
+
+    def noise(self, ids, stage):
+        """Per-item noise generators: keyed by epoch in training, fixed for validation and test."""
+        if stage == sb.Stage.TRAIN:
+            keys = [f"train/{self.hparams.epoch_counter.current}/{i}" for i in ids]
+        else:
+            keys = [f"{stage.name.lower()}/{i}" for i in ids]
+        return item_generators(self.hparams.seed, keys)
+
+    def compute_forward(self, batch, stage):
+        """SFT loss and masked-token accuracy of a batch."""
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        ids, _ = batch.ids
+        return self.modules.diffa(
+            wavs, wav_lens, ids, batch.prompt_length, batch.splice_at, generator=self.noise(batch.id, stage)
+        )
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Record metrics; decode a few validation items."""
+        loss, accuracy = predictions
+        self.metrics.setdefault("accuracy", []).append(float(accuracy))
+        if stage != sb.Stage.TRAIN:
+            self.decode_examples(batch)
+        return loss
+
+    def decode_examples(self, batch):
+        """Answer the first ``valid_decode_examples`` items of the stage and keep them for the log."""
+        wanted = getattr(self.hparams, "valid_decode_examples", 0) - len(self.examples)
+        if wanted <= 0:
+            return
+        wavs, wav_lens = batch.sig
+        questions = batch.input[:wanted]
+        options = dict(getattr(self.hparams, "valid_decoding", {}) or {})
+        with torch.no_grad():
+            answers = self.diffa_model.answer(wavs[:wanted], wav_lens[:wanted], questions, **options)
+        targets = getattr(batch, self.target_key)
+        for item_id, question, target, answer in zip(batch.id, questions, targets, answers):
+            self.examples.append({"id": item_id, "question": question, "target": target, "answer": answer})
+
+    def on_stage_start(self, stage, epoch=None):
+        """Fresh metrics for the stage."""
+        self.metrics, self.examples = {}, []
+
+    def stage_stats(self, stage_loss):
+        """Loss and averaged metrics of the finished stage."""
+        stats = {"loss": stage_loss}
+        for name, values in self.metrics.items():
+            stats[name] = sum(values) / max(len(values), 1)
+        if self.examples:
+            matches = [normalize_answer(e["answer"]) == normalize_answer(e["target"]) for e in self.examples]
+            stats["decoded_match"] = sum(matches) / len(matches)
+        return stats
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log, checkpoint (after validation, or after training when there is no validation set)."""
+        stats = self.stage_stats(stage_loss)
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = stats
+            if not self.has_valid:
+                self._log_and_save(epoch, stats, None)
+        elif stage == sb.Stage.VALID:
+            self._log_examples(epoch)
+            self._log_and_save(epoch, self.train_stats, stats)
+        else:
+            self._log_examples("test")
+            self.hparams.train_logger.log_stats(
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats
+            )
+
+    def _log_and_save(self, epoch, train_stats, valid_stats):
+        meta = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], "steps": self.optimizer_step}
+        self.hparams.train_logger.log_stats(stats_meta=meta, train_stats=train_stats, valid_stats=valid_stats)
+        tensorboard = getattr(self.hparams, "tensorboard_train_logger", None)
+        if tensorboard is not None:
+            tensorboard.log_stats(stats_meta={"epoch": epoch}, train_stats=train_stats, valid_stats=valid_stats)
+        if self.checkpointer is not None:
+            loss = (valid_stats or train_stats)["loss"]
+            self.checkpointer.save_and_keep_only(meta={"loss": loss, "epoch": epoch}, min_keys=["loss"])
+
+    def _log_examples(self, epoch):
+        for e in self.examples:
+            logger.info(f"[{epoch}] {e['id']}: Q {e['question']!r} | target {e['target']!r} | answer {e['answer']!r}")
+
+    def fit(self, epoch_counter, train_set, valid_set=None, progressbar=None, train_loader_kwargs={}, **kwargs):
+        """``Brain.fit``; also sizes the learning-rate schedule from the number of batches."""
+        if not isinstance(train_set, torch.utils.data.DataLoader):
+            train_set = self.make_dataloader(train_set, stage=sb.Stage.TRAIN, **train_loader_kwargs)
+        self.has_valid = valid_set is not None
+        self.steps_per_epoch = max(len(train_set) // self.grad_accumulation_factor, 1)
+        super().fit(epoch_counter, train_set, valid_set, progressbar, **kwargs)
+
+    def make_dataloader(self, dataset, stage, ckpt_prefix="dataloader-", **loader_kwargs):
+        """SpeechBrain's loader with its own seed generator.
+
+        A DataLoader without one draws its seed from the global RNG whenever an iterator
+        starts; that would shift dropout after a resume. Shuffling is unaffected (SpeechBrain's
+        samplers seed themselves from the epoch).
+        """
+        loader_kwargs.setdefault("generator", torch.Generator().manual_seed(self.hparams.seed))
+        return super().make_dataloader(dataset, stage, ckpt_prefix, **loader_kwargs)
+
+    def init_optimizers(self):
+        """One optimizer over the trainable parameters only (the frozen 8B base has none)."""
+        params = [p for p in self.modules.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("Nothing to train: every parameter is frozen")
+        self.optimizer = self.hparams.opt_class(params)
+        self.optimizers_dict = {"optimizer": self.optimizer}
+        if self.checkpointer is not None:
+            self.checkpointer.add_recoverable("optimizer", self.optimizer)
+
+    def on_fit_start(self):
+        """Size the schedule, recover, and set the learning rate of the (resumed) step."""
+        schedule = self.hparams.lr_annealing
+        if not schedule.num_training_steps:
+            schedule.num_training_steps = self.steps_per_epoch * self.hparams.epoch_counter.limit
+        super().on_fit_start()
+        self._set_lr(schedule.calculate_lr(schedule.current_step))
+
+    def _set_lr(self, lr):
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """Step the learning rate; log every ``log_interval`` optimizer steps to TensorBoard."""
+        if not should_step:
+            return
+        self.hparams.lr_annealing(self.optimizer)
+        tensorboard = getattr(self.hparams, "tensorboard_train_logger", None)
+        interval = getattr(self.hparams, "log_interval", 0)
+        if tensorboard is not None and interval and self.optimizer_step % interval == 0 and if_main_process():
+            writer = tensorboard.writer
+            writer.add_scalar("step/loss", float(loss), self.optimizer_step)
+            writer.add_scalar("step/lr", self.optimizer.param_groups[0]["lr"], self.optimizer_step)
+            for name, values in self.metrics.items():
+                writer.add_scalar(f"step/{name}", values[-1], self.optimizer_step)
+
+    def save_trained(self, path):
+        """Write the trained tensors (the next stage's and the exporter's input) to ``path``."""
+        if if_main_process():
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self.diffa_model.save_trainable(path)
+
+
+class VRPOBrain(DIFFA2Brain):
+    """Stage 4: VRPO on a :class:`~speechbrain_diffa.preference.PreferenceModel`.
+
+    Expects ``modules["preference"]`` (whose ``policy`` is the DIFFA-2 model) and ``beta``.
+    Logs the reward margin and the reward accuracy (share of pairs with a positive margin).
+    """
+
+    target_key = "chosen"
+
+    @property
+    def diffa_model(self):
+        """The policy DIFFA-2 model (unwrapped from DDP)."""
+        module = self.modules["preference"]
+        return (module.module if hasattr(module, "module") else module).policy
+
+    def compute_forward(self, batch, stage):
+        """Policy and reference ELBOs of the chosen and rejected answers."""
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        return self.modules.preference(
+            wavs,
+            wav_lens,
+            batch.chosen_ids.data,
+            batch.rejected_ids.data,
+            batch.prompt_length,
+            batch.splice_at,
+            generator=self.noise(batch.id, stage),
+        )
+
+    def compute_objectives(self, predictions, batch, stage):
+        """The VRPO loss; records margin and reward accuracy."""
+        loss, margin = vrpo_loss(
+            predictions["policy_chosen"],
+            predictions["reference_chosen"],
+            predictions["policy_rejected"],
+            predictions["reference_rejected"],
+            beta=self.hparams.beta,
+        )
+        self.metrics.setdefault("margin", []).append(float(margin.mean()))
+        self.metrics.setdefault("reward_accuracy", []).append(float((margin > 0).float().mean()))
+        if stage != sb.Stage.TRAIN:
+            self.decode_examples(batch)
+        return loss
