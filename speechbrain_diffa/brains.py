@@ -6,55 +6,25 @@
 
 Both draw the diffusion noise of each item from a generator seeded by (seed, epoch, item id),
 so a run split across DDP ranks, or killed and resumed, sees exactly the noise of an
-uninterrupted single-process run; the global RNG state (dropout) is checkpointed too.
+uninterrupted single-process run; the global RNG state (dropout) is checkpointed too
+(:mod:`speechbrain_diffa.recovery`).
 
 Authors
  * speechbrain_diffa contributors 2026
 """
 
+import json
 import os
 import re
 
 import speechbrain as sb
 import torch
-from speechbrain.utils import checkpoints
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
 from speechbrain_diffa.diffusion import item_generators, vrpo_loss
 
 logger = get_logger(__name__)
-
-
-@checkpoints.register_checkpoint_hooks
-class RandomState:
-    """Checkpoints the global torch RNG (dropout masks), so a resumed run continues exactly.
-
-    Example
-    -------
-    >>> state = RandomState()
-    >>> path = str(getfixture("tmpdir") / "rng.ckpt")
-    >>> state.save(path); first = torch.rand(1)
-    >>> state.load(path); bool(torch.rand(1) == first)
-    True
-    """
-
-    @checkpoints.mark_as_saver
-    def save(self, path):
-        """Save the CPU (and CUDA) RNG states."""
-        state = {"cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        torch.save(state, path)
-
-    @checkpoints.mark_as_loader
-    def load(self, path, end_of_epoch=False):
-        """Restore the RNG states."""
-        del end_of_epoch
-        state = torch.load(path, weights_only=True)
-        torch.set_rng_state(state["cpu"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def normalize_answer(text):
@@ -129,7 +99,7 @@ class DIFFA2Brain(sb.Brain):
 
     def on_stage_start(self, stage, epoch=None):
         """Fresh metrics for the stage."""
-        self.metrics, self.examples = {}, []
+        self.metrics, self.examples, self.pending_losses = {}, [], []
 
     def stage_stats(self, stage_loss):
         """Loss and averaged metrics of the finished stage."""
@@ -212,18 +182,37 @@ class DIFFA2Brain(sb.Brain):
             group["lr"] = lr
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
-        """Step the learning rate; log every ``log_interval`` optimizer steps to TensorBoard."""
+        """Step the learning rate; log the step's loss (mean over batches and ranks).
+
+        Every optimizer step is appended to ``step_log`` (JSON lines: step, loss, lr) when the
+        hparams name one, and every ``log_interval`` steps goes to TensorBoard.
+        """
+        self.pending_losses.append(float(loss.detach()))
         if not should_step:
             return
         self.hparams.lr_annealing(self.optimizer)
+        step_loss = self._global_mean(sum(self.pending_losses) / len(self.pending_losses))
+        self.pending_losses = []
+        step_log = getattr(self.hparams, "step_log", None)
+        if step_log and if_main_process():
+            record = {"step": self.optimizer_step, "loss": step_loss, "lr": self.optimizer.param_groups[0]["lr"]}
+            with open(step_log, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
         tensorboard = getattr(self.hparams, "tensorboard_train_logger", None)
         interval = getattr(self.hparams, "log_interval", 0)
         if tensorboard is not None and interval and self.optimizer_step % interval == 0 and if_main_process():
             writer = tensorboard.writer
-            writer.add_scalar("step/loss", float(loss), self.optimizer_step)
+            writer.add_scalar("step/loss", step_loss, self.optimizer_step)
             writer.add_scalar("step/lr", self.optimizer.param_groups[0]["lr"], self.optimizer_step)
             for name, values in self.metrics.items():
                 writer.add_scalar(f"step/{name}", values[-1], self.optimizer_step)
+
+    def _global_mean(self, value):
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(tensor)
+        return float(tensor) / torch.distributed.get_world_size()
 
     def save_trained(self, path):
         """Write the trained tensors (the next stage's and the exporter's input) to ``path``."""

@@ -274,10 +274,11 @@ def make_tiny_diffa2(root, stage=2, mask_padding=False, seed=0):
     return model
 
 
-def make_tiny_corpus(folder, num_train=8, num_valid=4, seed=0):
+def make_tiny_corpus(folder, num_train=8, num_valid=4, seed=0, seconds=None):
     """High and low tones with SFT, ASR-style and preference manifests, for recipe smoke tests.
 
-    Each clip is 0.5-1 s of a 300 Hz ("low") or 2 kHz ("high") tone. Writes ``wav/*.wav`` and,
+    Each clip is ``seconds`` (default: a random 0.5-1 s) of a 300 Hz ("low") or 2 kHz ("high")
+    tone. Writes ``wav/*.wav`` and,
     with ``{data_root}`` audio paths: ``asr_train.json`` / ``asr_valid.json`` (stage 1),
     ``sft_train.json`` / ``sft_valid.json`` (stages 2-3) and ``pref_train.json`` /
     ``pref_valid.json`` (stage 4, the rejected answer names the other pitch).
@@ -307,12 +308,13 @@ def make_tiny_corpus(folder, num_train=8, num_valid=4, seed=0):
         sft, asr, pref = [], [], []
         for i in range(count):
             pitch = "high" if i % 2 == 0 else "low"
-            seconds = 0.5 + 0.5 * float(torch.rand(1, generator=rng))
-            time = torch.arange(int(16000 * seconds)) / 16000
+            draw = 0.5 + 0.5 * float(torch.rand(1, generator=rng))
+            duration = draw if seconds is None else seconds
+            time = torch.arange(int(16000 * duration)) / 16000
             wave = 0.3 * torch.sin(2 * torch.pi * (2000.0 if pitch == "high" else 300.0) * time)
             name = f"{split}_{i:03d}"
             soundfile.write(os.path.join(folder, "wav", name + ".wav"), wave.numpy(), 16000)
-            base = {"id": name, "audio_filepath": "{data_root}/wav/" + name + ".wav", "duration": seconds}
+            base = {"id": name, "audio_filepath": "{data_root}/wav/" + name + ".wav", "duration": duration}
             question = "Is the tone high or low?"
             sft.append(dict(base, input=question, target=pitch))
             asr.append(dict(base, input="Please transcribe the audio to text.", target=f"a {pitch} tone"))
@@ -336,7 +338,7 @@ def tiny_recipe_overrides(root, data_folder, output_folder, previous_stage=""):
     output_folder : str
         The stage's output folder.
     previous_stage : str
-        Output folder of the previous stage ("" for stage 1).
+        Output folder of the previous stage (leave empty for stage 1, which has none).
 
     Returns
     -------
@@ -353,12 +355,11 @@ def tiny_recipe_overrides(root, data_folder, output_folder, previous_stage=""):
         make_tiny_llada(llada_path)
     if not os.path.isfile(os.path.join(whisper_path, "config.json")):
         make_tiny_whisper(whisper_path)
-    return {
+    overrides = {
         "llm_path": llada_path,
         "whisper_path": whisper_path,
         "data_folder": data_folder,
         "output_folder": output_folder,
-        "previous_stage": previous_stage,
         "whisper_taps": list(TINY_TAPS),
         "encoder_dim": 64,
         "encoder_heads": 4,
@@ -372,3 +373,6 @@ def tiny_recipe_overrides(root, data_folder, output_folder, previous_stage=""):
         "use_tensorboard": False,
         "ckpt_interval_minutes": 0,
     }
+    if previous_stage:
+        overrides["previous_stage"] = previous_stage
+    return overrides

@@ -1,0 +1,177 @@
+"""Recipe smoke tests: the four stage YAMLs run through ``recipes/DIFFA2/train.py`` on the tiny model.
+
+Each test launches the recipe exactly as a user does (``python train.py hparams/X.yaml --k=v``),
+with the overrides of :func:`speechbrain_diffa.tiny.tiny_recipe_overrides`.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from speechbrain_diffa.tiny import make_tiny_corpus, tiny_recipe_overrides
+
+RECIPE = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "DIFFA2")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Tiny tone corpus with manifests for every stage."""
+    return make_tiny_corpus(str(tmp_path_factory.mktemp("corpus")), num_train=8, num_valid=2)
+
+
+def stage_command(yaml, tiny_root, data, out, previous=None, launcher=(sys.executable,), **extra):
+    """The command line of one stage on the tiny models ("" for ``previous``: fresh adapters)."""
+    overrides = tiny_recipe_overrides(tiny_root, data, out)
+    if previous is not None:
+        overrides["previous_stage"] = previous
+    overrides.update(extra)
+    args = [f"--{key}={json.dumps(value) if isinstance(value, (list, dict)) else value}" for key, value in overrides.items()]
+    return [*launcher, "train.py", f"hparams/{yaml}", *args]
+
+
+def free_port():
+    """A TCP port nobody listens on now (for torchrun's rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(command, timeout=300):
+    """Run a recipe command in its own process group; on failure show the end of its output."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    process = subprocess.Popen(
+        command, cwd=RECIPE, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # torchrun's workers too
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"timed out after {timeout} s:\n{stderr[-5000:]}") from None
+    assert process.returncode == 0, stdout[-3000:] + stderr[-5000:]
+
+
+def trained(out):
+    """The trainable tensors a stage wrote for the next one."""
+    return torch.load(os.path.join(out, "diffa2_trained.ckpt"), weights_only=True)
+
+
+def step_losses(out):
+    """``{step: loss}`` from the stage's per-step log (a resumed step keeps its last value)."""
+    with open(os.path.join(out, "train_steps.jsonl"), encoding="utf-8") as f:
+        return {r["step"]: r["loss"] for r in map(json.loads, f)}
+
+
+def test_curriculum_chain(tiny_root, corpus, tmp_path):
+    """Stages 1 -> 2 -> 3 -> 4, each from the previous stage's output, training what DESIGN.md says."""
+    outs = {n: str(tmp_path / f"stage{n}") for n in (1, 2, 3, 4)}
+    common = {"number_of_epochs": 1, "batch_size": 4, "valid_decode_examples": 1}
+    run(stage_command("stage1_semantic.yaml", tiny_root, corpus, outs[1], **common))
+    # lr 0 in stage 2: its output must be stage 1's tensors exactly (the Pretrainer chained them)
+    run(stage_command("stage2_acoustic.yaml", tiny_root, corpus, outs[2], outs[1], lr=0.0, **common))
+    run(stage_command("stage3_sft.yaml", tiny_root, corpus, outs[3], outs[2], **common))
+    run(stage_command("stage4_vrpo.yaml", tiny_root, corpus, outs[4], outs[3], **dict(common, batch_size=2)))
+
+    s1, s2, s3, s4 = (trained(outs[n]) for n in (1, 2, 3, 4))
+    assert {k.split(".")[0] for k in s1} == {"semantic_adapter", "trainable_prompts"}
+    assert {k.split(".")[0] for k in s2} == {"semantic_adapter", "acoustic_adapter"}
+    for name, value in s2.items():
+        if name.startswith("semantic_adapter"):
+            assert torch.equal(value, s1[name]), name
+    lora = sorted(k for k in s3 if "lora_" in k)
+    assert lora and all(".default." in k for k in lora)
+    assert not any(k.endswith(("q_proj.base_layer.weight", "embed_tokens.weight")) for k in s3)
+    assert set(s4) == set(s3)
+    assert any(not torch.equal(s3[k], s4[k]) for k in s3), "stage 4 did not train"
+    with open(os.path.join(outs[4], "train_log.txt"), encoding="utf-8") as f:
+        assert "reward_accuracy" in f.read()
+
+
+def test_sft_loss_goes_down_when_overfitting(tiny_root, corpus, tmp_path):
+    """Stage 3 on 8 clips: the last epoch's loss is well below the first's."""
+    out = str(tmp_path / "overfit")
+    run(
+        stage_command(
+            "stage3_sft.yaml", tiny_root, corpus, out, "", number_of_epochs=12, batch_size=4, lr=0.003,
+            warmup_steps=2, valid_manifest="", acoustic_dropout=0.0,
+        )
+    )
+    losses = step_losses(out)
+    first, last = sum(losses[s] for s in (1, 2)) / 2, sum(losses[s] for s in (23, 24)) / 2
+    assert last < 0.6 * first, losses
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny_root, corpus, tmp_path):
+    """SIGKILL a stage-3 run mid-epoch, run the same command again: same final weights as no kill."""
+    options = {"number_of_epochs": 2, "batch_size": 2, "lr": 0.003, "warmup_steps": 2, "valid_manifest": ""}
+    reference = str(tmp_path / "uninterrupted")
+    run(stage_command("stage3_sft.yaml", tiny_root, corpus, reference, "", ckpt_interval_steps=1, **options))
+
+    out = str(tmp_path / "killed")
+    command = stage_command("stage3_sft.yaml", tiny_root, corpus, out, "", ckpt_interval_steps=1, **options)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    process = subprocess.Popen(command, cwd=RECIPE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    steps_log = os.path.join(out, "train_steps.jsonl")
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if os.path.isfile(steps_log) and len(open(steps_log).readlines()) >= 2:  # mid-epoch 1 (4 steps/epoch)
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not os.path.isfile(os.path.join(out, "diffa2_trained.ckpt"))
+    killed_at = max(step_losses(out))
+    assert killed_at < 8
+
+    run(command)
+    resumed, uninterrupted = trained(out), trained(reference)
+    assert set(resumed) == set(uninterrupted)
+    for name in resumed:
+        torch.testing.assert_close(resumed[name], uninterrupted[name], rtol=0, atol=1e-6, msg=name)
+    assert step_losses(out) == pytest.approx(step_losses(reference), abs=1e-5)
+
+
+def test_two_process_ddp_matches_one_process(tiny_root, tmp_path):
+    """torchrun, 2 gloo processes x batch 2 == 1 process x batch 4: same loss curve and weights.
+
+    Clips are of equal length: DIFFA attends to audio padding (as the release does), so a clip's
+    encoding depends on the longest clip of its batch, and batches differ between the two runs.
+    """
+    data = make_tiny_corpus(str(tmp_path / "data"), num_train=8, num_valid=1, seconds=0.75)
+    manifest = os.path.join(data, "sft_train.json")
+    with open(manifest, encoding="utf-8") as f:
+        records = json.load(f)
+    for record in records:  # equal answer lengths: DIFFA normalises by answer tokens per batch
+        record["target"] = "a tone"
+    with open(manifest, "w", encoding="utf-8") as f:
+        json.dump(records, f)
+    options = {
+        "number_of_epochs": 2, "lr": 0.003, "warmup_steps": 2, "valid_manifest": "", "replay_manifest": "",
+        "sorting": "ascending", "acoustic_dropout": 0.0, "train_dataloader_opts": {"shuffle": False},
+        "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
+    }
+    single = str(tmp_path / "single")
+    run(stage_command("stage3_sft.yaml", tiny_root, data, single, "", batch_size=4, **options))
+    ddp = str(tmp_path / "ddp")
+    launcher = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}")
+    run(stage_command("stage3_sft.yaml", tiny_root, data, ddp, "", launcher=launcher, batch_size=2,
+                      distributed_backend="gloo", **options))
+
+    assert step_losses(ddp) == pytest.approx(step_losses(single), rel=1e-5)
+    assert len(step_losses(single)) == 4
+    a, b = trained(single), trained(ddp)
+    assert set(a) == set(b)
+    for name in a:
+        # An attention key bias shifts every score of a query equally, so softmax ignores it:
+        # its true gradient is 0 and Adam turns rounding noise into full-size steps. Skip it.
+        if name.endswith("attention.self.key.bias"):
+            continue
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
