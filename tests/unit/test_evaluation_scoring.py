@@ -204,7 +204,6 @@ def test_bare_letter_maps_to_option_text(prediction):
     choices = ["Man", "Woman", "Child", "A robot"]
     assert letter_to_choice(prediction, choices) == "Woman"
     assert mmau_match(letter_to_choice(prediction, choices), choices, "Woman")
-    assert not mmau_match(prediction, choices, "Woman") or "Woman" in prediction
 
 
 def test_letter_mapping_leaves_other_text_alone():
