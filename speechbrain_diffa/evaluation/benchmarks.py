@@ -107,11 +107,19 @@ class PreparedSet:
     version: str = None
     split: str = None
     unusable_items: list = field(default_factory=list)
+    records: int = None
 
     @property
     def num_records(self):
         """Records in the release file (usable, missing audio and malformed)."""
-        return len(self.items) + len(self.problems)
+        if self.records is not None:
+            return self.records
+        return len(self.items) + len(self.bad_ids)
+
+    @property
+    def bad_ids(self):
+        """Ids of the records with problems (in order of first problem)."""
+        return list(dict.fromkeys(p.id for p in self.problems))
 
 
 class IncompleteSetError(RuntimeError):
@@ -234,7 +242,7 @@ def _collect(benchmark, path, records, parse, **info):
                 unusable.append(item)
         else:
             items.append(item)
-    return PreparedSet(benchmark, path, items, problems, unusable_items=unusable, **info)
+    return PreparedSet(benchmark, path, items, problems, unusable_items=unusable, records=len(records), **info)
 
 
 def read_mmau(folder, split="test-mini", version="v05.15.25"):
@@ -485,9 +493,9 @@ def check_complete(prepared, allow_incomplete=False, show=20):
     """
     if not prepared.problems:
         return 0
-    count = len(prepared.problems)
+    count = len(prepared.bad_ids)
     listing = "\n".join(f"  {p}" for p in prepared.problems[:show])
-    more = f"\n  ... and {count - show} more" if count > show else ""
+    more = f"\n  ... and {len(prepared.problems) - show} more problems" if len(prepared.problems) > show else ""
     summary = f"{prepared.benchmark}: {count} of {prepared.num_records} records cannot be used"
     if not allow_incomplete:
         raise IncompleteSetError(

@@ -89,7 +89,8 @@ def write_mmar(folder, n=10):
     lines = []
     for i in range(n):
         rid = f"yt{i:03d}_00-00-0{i % 10}_00-00-3{i % 10}"
-        choices = OPTION_SETS[i % len(OPTION_SETS)][: 2 + i % 5]
+        size, options = 2 + i % 5, OPTION_SETS[i % len(OPTION_SETS)]
+        choices = (options if len(options) >= size else OPTION_SETS[3])[:size]
         record = {
             "id": rid,
             "audio_path": f"./audio/{rid}.wav",

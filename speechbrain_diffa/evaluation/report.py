@@ -123,7 +123,7 @@ def accuracy_report(prepared, predictions, mode="strict", letter_map=True):
             groups[key][value][0] += out["correct"]
             groups[key][value][1] += 1
     unusable_ids = {item.id for item in prepared.unusable_items}
-    malformed = len({p.id for p in prepared.problems if p.id not in unusable_ids})
+    malformed = len([i for i in prepared.bad_ids if i not in unusable_ids])
     if mode == "strict":
         totals[1] += malformed
     return {
@@ -183,7 +183,7 @@ def wer_report(prepared, predictions, mode="strict"):
         "num_ref_words": summary.get("num_ref_tokens"),
         "items_scored": scored,
         "items_missing": missing,
-        "records_malformed": len(prepared.problems) - len(prepared.unusable_items),
+        "records_malformed": len(prepared.bad_ids) - len(prepared.unusable_items),
         "records_total": prepared.num_records,
     }
 
