@@ -180,7 +180,7 @@ def wer_report(prepared, predictions, mode="strict"):
         "insertions": summary.get("insertions"),
         "deletions": summary.get("deletions"),
         "substitutions": summary.get("substitutions"),
-        "num_ref_words": summary.get("num_ref_tokens"),
+        "num_ref_words": summary.get("num_scored_tokens"),
         "items_scored": scored,
         "items_missing": missing,
         "records_malformed": len(prepared.bad_ids) - len(prepared.unusable_items),
