@@ -65,7 +65,8 @@ class Canvas:
 
         raw = b"".join(b"\x00" + bytes(row) for row in self.pixels)
         header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)
-        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+        signature = b"\x89PNG\r\n\x1a\n"
+        return signature + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
 def bar_chart(path, title, bars, max_label=28):

@@ -62,10 +62,11 @@ def published_table(benchmark, split=None, ours=None, our_label="this run", our_
     rows = published_rows(benchmark, split)
     if not rows:
         return ""
+    version_column = "MMAU version" if benchmark == "mmau" else ""
     lines = [
         "Published numbers (as reported by their authors; not reproduced by this harness):",
         "",
-        "| model | accuracy % | MMAU version | source |" if benchmark == "mmau" else "| model | accuracy % | | source |",
+        f"| model | accuracy % | {version_column} | source |",
         "|---|---|---|---|",
     ]
     if ours is not None:

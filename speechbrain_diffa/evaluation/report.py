@@ -218,8 +218,12 @@ def markdown(report, other=None, settings=None):
     metric = report.get("metric", "accuracy %")
     lines = [f"# {name}", ""]
     if settings:
-        lines += [f"Model: `{json.dumps(settings.get('model'))}`  ", f"Decoding: `{json.dumps(settings.get('decoding'))}`  "]
-        lines += [f"Scorer version {settings.get('scorer_version')}; letter→option text: {report.get('letter_to_text')}", ""]
+        lines += [
+            f"Model: `{json.dumps(settings.get('model'))}`  ",
+            f"Decoding: `{json.dumps(settings.get('decoding'))}`  ",
+            f"Scorer version {settings.get('scorer_version')}; letter→option text: {report.get('letter_to_text')}",
+            "",
+        ]
     lines += [f"| mode | {metric} | items scored | unparseable | skipped | missing |", "|---|---|---|---|---|---|"]
     for r in [report] + ([other] if other else []):
         lines.append(
@@ -229,11 +233,11 @@ def markdown(report, other=None, settings=None):
     if report.get("note"):
         lines += ["", report["note"]]
     for key, values in report.get("per_category", {}).items():
-        lines += ["", f"## By {key} ({report['mode']})", "", "| value | accuracy % | correct | total |", "|---|---|---|---|"]
+        lines += ["", f"## By {key} ({report['mode']})", ""]
+        lines += ["| value | accuracy % | correct | total |", "|---|---|---|---|"]
         lines += [f"| {v} | {_fmt(s['accuracy'])} | {s['correct']} | {s['total']} |" for v, s in values.items()]
-    table = published_table(
-        settings.get("benchmark", ""), settings.get("split"), report.get("overall"), our_version=settings.get("version") or ""
-    )
+    benchmark, version = settings.get("benchmark", ""), settings.get("version") or ""
+    table = published_table(benchmark, settings.get("split"), report.get("overall"), our_version=version)
     if table and metric.startswith("accuracy"):
         lines += ["", "## Published numbers", "", table]
     return "\n".join(lines) + "\n"

@@ -153,7 +153,7 @@ def read_predictions(path, repair=False):
             raise ValueError(f"{path}, line {number}: not valid JSON ({e})") from e
         if number == 1 and isinstance(record, dict) and "run" in record:
             settings = record["run"]
-        elif isinstance(record, dict) and isinstance(record.get("id"), str) and isinstance(record.get("prediction"), str):
+        elif isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("id", "prediction")):
             predictions[record["id"]] = record["prediction"]
         else:
             raise ValueError(f"{path}, line {number}: expected {{'id': str, 'prediction': str}}, got {record!r}")
@@ -286,7 +286,8 @@ def merge_and_report(prepared, out_dir, settings, mode="strict", letter_map=True
     os.replace(tmp, os.path.join(out_dir, MERGED))
     for path in glob.glob(os.path.join(out_dir, "predictions.rank*.jsonl")):
         os.remove(path)
-    return write_reports(out_dir, prepared, dict(ordered), dict(settings, mode=mode, letter_to_text=letter_map), mode, letter_map)
+    recorded = dict(settings, mode=mode, letter_to_text=letter_map)
+    return write_reports(out_dir, prepared, dict(ordered), recorded, mode, letter_map)
 
 
 def _distributed():

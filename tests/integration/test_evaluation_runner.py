@@ -116,7 +116,8 @@ def test_shards_merge(answerer, tmp_path):
     assert run_benchmark(data, answerer, out, 2, decoding=FAST, rank=0, world_size=2, progress=False) is None
     assert os.path.isfile(os.path.join(out, "predictions.rank0.jsonl"))
     report = run_benchmark(data, answerer, out, 2, decoding=FAST, rank=1, world_size=2, progress=False)
-    assert sorted(os.listdir(out)) == ["official_input.jsonl", "predictions.jsonl", "report.json", "report.md", "report.png"]
+    written = ["official_input.jsonl", "predictions.jsonl", "report.json", "report.md", "report.png"]
+    assert sorted(os.listdir(out)) == written
     merged = read_predictions(os.path.join(out, "predictions.jsonl"))[1]
     assert list(merged) == [item.id for item in data.items]
     # equal-length clips: no padding, so sharding does not change the answers

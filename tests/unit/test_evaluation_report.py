@@ -61,7 +61,8 @@ def test_official_input_reproduces_official_mode(mmau, tmp_path):
     report = write_reports(str(tmp_path), mmau, preds, {"benchmark": "mmau"}, mode="official")
     records = json.load(open(tmp_path / "official_input.json", encoding="utf-8"))
     # The official loop over the file we wrote: skip records without the key, match the rest.
-    scored = [official_string_match(r["answer"], r["model_output"], r["choices"]) for r in records if "model_output" in r]
+    with_key = [r for r in records if "model_output" in r]
+    scored = [official_string_match(r["answer"], r["model_output"], r["choices"]) for r in with_key]
     assert report["overall"] == pytest.approx(100 * sum(scored) / len(scored))
     assert report["other_mode"]["mode"] == "strict"
 
