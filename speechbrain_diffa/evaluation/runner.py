@@ -172,13 +172,16 @@ def _check_settings(path, found, settings):
             )
 
 
-def collect_predictions(out_dir, settings, repair=False):
-    """Every prediction in ``out_dir`` (merged file and shard files), checked against ``settings``."""
+def collect_predictions(out_dir, settings, repair=None):
+    """Every prediction in ``out_dir`` (merged file and shard files), checked against ``settings``.
+
+    Only the file ``repair`` (this process's own) is repaired; other ranks may be writing theirs.
+    """
     predictions = {}
     paths = sorted(glob.glob(os.path.join(out_dir, "predictions.rank*.jsonl")))
     paths += [p for p in [os.path.join(out_dir, MERGED)] if os.path.isfile(p)]
     for path in paths:
-        found, preds = read_predictions(path, repair=repair)
+        found, preds = read_predictions(path, repair=path == repair)
         if preds or found is not None:
             _check_settings(path, found, settings)
         predictions.update(preds)
@@ -240,8 +243,8 @@ def decode_shard(prepared, answerer, out_dir, settings, rank=0, world_size=1, ma
     from tqdm import tqdm
 
     shard = prepared.items[rank::world_size]
-    done = collect_predictions(out_dir, settings, repair=True)
     path = prediction_path(out_dir, rank, world_size)
+    done = collect_predictions(out_dir, settings, repair=path)
     size = settings["batch_size"]
     batches = [shard[i : i + size] for i in range(0, len(shard), size)]
     todo = [[item for item in batch if item.id not in done] for batch in batches]
@@ -267,7 +270,8 @@ def merge_and_report(prepared, out_dir, settings, mode="strict", letter_map=True
     """Merge every prediction file into ``predictions.jsonl`` (item order) and write the reports.
 
     Refuses to score when predictions are missing, unless ``allow_incomplete`` (then the report
-    counts them: wrong in strict mode, skipped where the official script skips them).
+    counts them: wrong in strict mode, skipped where the official script skips them). Without a
+    process group, the shard that finishes last merges; call this once (``--merge``) if in doubt.
     """
     predictions = collect_predictions(out_dir, settings)
     missing = [item.id for item in prepared.items if item.id not in predictions]
