@@ -58,7 +58,13 @@ def parse_args(argv=None):
 
 
 def decoding_overrides(args):
-    """The decoding options given on the command line."""
+    """The decoding options given on the command line.
+
+    Example
+    -------
+    >>> decoding_overrides(parse_args(["mmar", "--data", "d", "--out", "o", "--steps", "8", "--eos_early_stop"]))
+    {'steps': 8, 'eos_early_stop': True}
+    """
     keys = ("steps", "gen_length", "block_length", "threshold", "factor", "cache")
     out = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.eos_early_stop:

@@ -23,7 +23,16 @@ SAMPLE_RATE = 16000
 
 
 def write_clip(path, seconds=0.25, seed=0):
-    """A short noise clip (random but reproducible) at 16 kHz."""
+    """A short noise clip (random but reproducible) at 16 kHz.
+
+    Example
+    -------
+    >>> from speechbrain_diffa.dataio import load_audio
+    >>> path = getfixture("tmpdir").strpath + "/clip.flac"
+    >>> write_clip(path, seconds=0.5)
+    >>> load_audio(path).shape
+    torch.Size([8000])
+    """
     from speechbrain.dataio import audio_io
 
     generator = torch.Generator().manual_seed(seed)

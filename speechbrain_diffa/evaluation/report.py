@@ -189,7 +189,15 @@ def wer_report(prepared, predictions, mode="strict"):
 
 
 def build_report(prepared, predictions, mode="strict", letter_map=True):
-    """The report for any benchmark (accuracy, or WER for LibriSpeech)."""
+    """The report for any benchmark (accuracy, or WER for LibriSpeech).
+
+    Example
+    -------
+    >>> from speechbrain_diffa.evaluation.benchmarks import Item, PreparedSet
+    >>> data = PreparedSet("librispeech", "test-clean", [Item("u", "u.flac", "", None, "HI THERE")], [])
+    >>> build_report(data, {"u": "hi there"})["overall"]
+    0.0
+    """
     if prepared.benchmark == "librispeech":
         return wer_report(prepared, predictions, mode)
     return accuracy_report(prepared, predictions, mode, letter_map)
@@ -244,7 +252,13 @@ def markdown(report, other=None, settings=None):
 
 
 def chart_bars(report):
-    """``[(label, value)]`` for the bar chart: overall, then the first grouping field's values."""
+    """``[(label, value)]`` for the bar chart: overall, then the first grouping field's values.
+
+    Example
+    -------
+    >>> chart_bars({"overall": 50.0, "per_category": {"task": {"sound": {"accuracy": 40.0}}}})
+    [('overall', 50.0), ('sound', 40.0)]
+    """
     bars = [("overall", report["overall"])]
     for key, values in list(report.get("per_category", {}).items())[:1]:
         bars += [(str(v), s["accuracy"]) for v, s in values.items() if s["accuracy"] is not None]

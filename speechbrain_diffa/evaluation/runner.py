@@ -104,7 +104,13 @@ def shard_from_env(rank=None, world_size=None):
 
 
 def prediction_path(out_dir, rank, world_size):
-    """``predictions.jsonl`` for one process, ``predictions.rank{r}.jsonl`` for a shard."""
+    """``predictions.jsonl`` for one process, ``predictions.rank{r}.jsonl`` for a shard.
+
+    Example
+    -------
+    >>> prediction_path("out", 0, 1), prediction_path("out", 3, 8)
+    ('out/predictions.jsonl', 'out/predictions.rank3.jsonl')
+    """
     return os.path.join(out_dir, MERGED if world_size == 1 else f"predictions.rank{rank}.jsonl")
 
 
