@@ -1,0 +1,315 @@
+"""Score predictions and write reports: ``report.json``, ``report.md`` and ``report.png``.
+
+Accuracy is a micro-average over items, overall and per category field (MMAU task, category,
+sub-category, difficulty; MMAR modality, layer, sub-category; MMSU category, sub-category and
+their cross, sub-sub-category, linguistics sub-discipline, task). Each report says which mode
+(:data:`speechbrain_diffa.evaluation.scoring.MODES`) it uses and counts items scored,
+unparseable, skipped and missing. LibriSpeech gets a WER from SpeechBrain's ``ErrorRateStats``.
+
+Authors
+ * speechbrain_diffa contributors 2026
+"""
+
+import json
+import os
+from collections import defaultdict
+
+from speechbrain_diffa.evaluation import scoring
+from speechbrain_diffa.evaluation.png import bar_chart
+from speechbrain_diffa.evaluation.published import published_table
+
+PREDICTION_KEYS = {"mmau": "model_output", "mmar": "answer_prediction", "mmsu": "response"}
+
+
+def score_item(benchmark, item, prediction, mode="strict", letter_map=True):
+    """Score one multiple-choice item; ``prediction`` None means no prediction was made.
+
+    Returns
+    -------
+    dict
+        ``correct`` (bool), ``counted`` (in the denominator), ``missing``, ``unparseable``, and
+        ``scored`` (the text matched, after letter mapping; MMSU: the letter read).
+
+    Example
+    -------
+    >>> from speechbrain_diffa.evaluation.benchmarks import Item
+    >>> item = Item("q", "q.wav", "Who?", ["Man", "Woman"], "Woman")
+    >>> score_item("mmau", item, "B")["correct"], score_item("mmau", item, "B", letter_map=False)["correct"]
+    (True, False)
+    >>> score_item("mmau", item, None, mode="official")["counted"], score_item("mmau", item, None)["counted"]
+    (False, True)
+    >>> out = score_item("mmsu", item, "I think so", mode="official")
+    >>> out["counted"], out["unparseable"]
+    (False, True)
+    """
+    if mode not in scoring.MODES:
+        raise ValueError(f"mode must be one of {scoring.MODES}, got {mode!r}")
+    strict = mode == "strict"
+    out = {"correct": False, "counted": True, "missing": prediction is None, "unparseable": False, "scored": None}
+    if benchmark == "mmsu":
+        # The official script reads an absent response as "" (counted wrong), so both modes count it.
+        text = prediction or ""
+        letter = scoring.mmsu_letter(text)
+        out["scored"] = letter
+        out["unparseable"] = letter is None and not out["missing"]
+        if letter is None:
+            out["counted"] = strict or scoring.mmsu_is_blank(text)
+        else:
+            index = scoring.MMSU_LETTERS.index(letter)
+            out["correct"] = index < len(item.choices) and item.choices[index] == item.answer
+        return out
+    if prediction is None:
+        out["counted"] = strict  # MMAU/MMAR official scripts skip records without a prediction
+        return out
+    text = scoring.letter_to_choice(prediction, item.choices) if letter_map else prediction
+    out["scored"] = text
+    out["unparseable"] = not scoring.mmau_words(text)
+    out["correct"] = scoring.mmau_match(text, item.choices, item.answer)
+    return out
+
+
+def _group_keys(benchmark, item):
+    """``[(field, value)]`` the item is counted under."""
+    keys = [(k, v) for k, v in item.groups.items() if v not in (None, "")]
+    if benchmark == "mmsu" and item.groups.get("sub-category"):
+        keys.append(("category / sub-category", f"{item.groups['category']} / {item.groups['sub-category']}"))
+    return keys
+
+
+def _percent(correct, total):
+    return 100.0 * correct / total if total else None
+
+
+def accuracy_report(prepared, predictions, mode="strict", letter_map=True):
+    """Accuracy of ``predictions`` (id -> text) on a prepared multiple-choice set.
+
+    Items whose audio was missing count as missing predictions; in strict mode records that could
+    not be read at all count as wrong in the overall number too.
+
+    Example
+    -------
+    >>> from speechbrain_diffa.evaluation.benchmarks import Item, PreparedSet
+    >>> items = [Item(str(i), "a.wav", "?", ["yes", "no"], "yes", {"task": "sound"}) for i in range(4)]
+    >>> data = PreparedSet("mmau", "x.json", items, [], version="v05.15.25", split="test-mini")
+    >>> preds = {"0": "yes", "1": "A", "2": "no"}
+    >>> r = accuracy_report(data, preds)
+    >>> r["overall"], r["items_scored"], r["items_missing"], r["per_category"]["task"]["sound"]["total"]
+    (50.0, 4, 1, 4)
+    >>> accuracy_report(data, preds, mode="official")["overall"]
+    66.66666666666667
+    """
+    items = list(prepared.items) + list(prepared.unusable_items)
+    if any(item.answer is None for item in items):
+        return {
+            "mode": mode,
+            "overall": None,
+            "note": "answers withheld (MMAU test): predictions written for submission, not scored",
+            "items_predicted": sum(item.id in predictions for item in items),
+            "items_total": len(items),
+        }
+    totals = [0, 0]
+    groups = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    counts = {"unparseable": 0, "missing": 0, "skipped": 0}
+    for item in items:
+        out = score_item(prepared.benchmark, item, predictions.get(item.id), mode, letter_map)
+        counts["unparseable"] += out["unparseable"]
+        counts["missing"] += out["missing"]
+        if not out["counted"]:
+            counts["skipped"] += 1
+            continue
+        totals[0] += out["correct"]
+        totals[1] += 1
+        for key, value in _group_keys(prepared.benchmark, item):
+            groups[key][value][0] += out["correct"]
+            groups[key][value][1] += 1
+    unusable_ids = {item.id for item in prepared.unusable_items}
+    malformed = len([i for i in prepared.bad_ids if i not in unusable_ids])
+    if mode == "strict":
+        totals[1] += malformed
+    return {
+        "mode": mode,
+        "letter_to_text": letter_map and prepared.benchmark != "mmsu",
+        "overall": _percent(*totals),
+        "correct": totals[0],
+        "per_category": {
+            key: {v: {"accuracy": _percent(c, t), "correct": c, "total": t} for v, (c, t) in sorted(vals.items())}
+            for key, vals in groups.items()
+        },
+        "items_scored": totals[1],
+        "items_unparseable": counts["unparseable"],
+        "items_skipped": counts["skipped"],
+        "items_missing": counts["missing"],
+        "records_malformed": malformed,
+        "records_total": prepared.num_records,
+    }
+
+
+def wer_report(prepared, predictions, mode="strict"):
+    """Word error rate of transcripts, after :func:`~scoring.normalize_transcript` on both sides.
+
+    Strict mode scores a missing transcript as empty (all deletions); official mode skips it.
+
+    Example
+    -------
+    >>> from speechbrain_diffa.evaluation.benchmarks import Item, PreparedSet
+    >>> items = [Item("u1", "a.flac", "", None, "HELLO WORLD"), Item("u2", "b.flac", "", None, "GOOD DAY")]
+    >>> data = PreparedSet("librispeech", "test-clean", items, [], split="test-clean")
+    >>> r = wer_report(data, {"u1": "Hello, world!"})
+    >>> r["overall"], r["items_missing"], wer_report(data, {"u1": "Hello, world!"}, "official")["overall"]
+    (50.0, 1, 0.0)
+    """
+    from speechbrain.utils.metric_stats import ErrorRateStats
+
+    stats = ErrorRateStats()
+    missing = scored = 0
+    for item in list(prepared.items) + list(prepared.unusable_items):
+        hypothesis = predictions.get(item.id)
+        missing += hypothesis is None
+        if hypothesis is None and mode == "official":
+            continue
+        scored += 1
+        ref = scoring.normalize_transcript(item.answer).split()
+        hyp = scoring.normalize_transcript(hypothesis or "").split()
+        stats.append([item.id], [hyp], [ref])
+    summary = stats.summarize() if scored else {}
+    return {
+        "mode": mode,
+        "metric": "WER %",
+        "normalisation": "uppercase, punctuation except apostrophes removed",
+        "overall": summary.get("WER"),
+        "insertions": summary.get("insertions"),
+        "deletions": summary.get("deletions"),
+        "substitutions": summary.get("substitutions"),
+        "num_ref_words": summary.get("num_scored_tokens"),
+        "items_scored": scored,
+        "items_missing": missing,
+        "records_malformed": len(prepared.bad_ids) - len(prepared.unusable_items),
+        "records_total": prepared.num_records,
+    }
+
+
+def build_report(prepared, predictions, mode="strict", letter_map=True):
+    """The report for any benchmark (accuracy, or WER for LibriSpeech).
+
+    Example
+    -------
+    >>> from speechbrain_diffa.evaluation.benchmarks import Item, PreparedSet
+    >>> data = PreparedSet("librispeech", "test-clean", [Item("u", "u.flac", "", None, "HI THERE")], [])
+    >>> build_report(data, {"u": "hi there"})["overall"]
+    0.0
+    """
+    if prepared.benchmark == "librispeech":
+        return wer_report(prepared, predictions, mode)
+    return accuracy_report(prepared, predictions, mode, letter_map)
+
+
+def _fmt(value):
+    return "–" if value is None else f"{value:.2f}"
+
+
+def markdown(report, other=None, settings=None):
+    """The report as Markdown: a header, the overall numbers of both modes and per-category tables.
+
+    Example
+    -------
+    >>> r = {"mode": "strict", "overall": 50.0, "items_scored": 2, "per_category": {
+    ...     "task": {"sound": {"accuracy": 50.0, "correct": 1, "total": 2}}}}
+    >>> print(markdown(r, settings={"benchmark": "mmar"}).splitlines()[0])
+    # MMAR
+    """
+    settings = settings or {}
+    name = settings.get("benchmark", "benchmark").upper()
+    if settings.get("split"):
+        name += f" {settings['split']}"
+    if settings.get("version"):
+        name += f" ({settings['version']})"
+    metric = report.get("metric", "accuracy %")
+    lines = [f"# {name}", ""]
+    if settings:
+        lines += [
+            f"Model: `{json.dumps(settings.get('model'))}`  ",
+            f"Decoding: `{json.dumps(settings.get('decoding'))}`  ",
+            f"Scorer version {settings.get('scorer_version')}; letter→option text: {report.get('letter_to_text')}",
+            "",
+        ]
+    lines += [f"| mode | {metric} | items scored | unparseable | skipped | missing |", "|---|---|---|---|---|---|"]
+    for r in [report] + ([other] if other else []):
+        lines.append(
+            f"| {r['mode']} | {_fmt(r.get('overall'))} | {r.get('items_scored', '')} | "
+            f"{r.get('items_unparseable', '')} | {r.get('items_skipped', '')} | {r.get('items_missing', '')} |"
+        )
+    if report.get("note"):
+        lines += ["", report["note"]]
+    for key, values in report.get("per_category", {}).items():
+        lines += ["", f"## By {key} ({report['mode']})", ""]
+        lines += ["| value | accuracy % | correct | total |", "|---|---|---|---|"]
+        lines += [f"| {v} | {_fmt(s['accuracy'])} | {s['correct']} | {s['total']} |" for v, s in values.items()]
+    benchmark, version = settings.get("benchmark", ""), settings.get("version") or ""
+    table = published_table(benchmark, settings.get("split"), report.get("overall"), our_version=version)
+    if table and metric.startswith("accuracy"):
+        lines += ["", "## Published numbers", "", table]
+    return "\n".join(lines) + "\n"
+
+
+def chart_bars(report):
+    """``[(label, value)]`` for the bar chart: overall, then the first grouping field's values.
+
+    Example
+    -------
+    >>> chart_bars({"overall": 50.0, "per_category": {"task": {"sound": {"accuracy": 40.0}}}})
+    [('overall', 50.0), ('sound', 40.0)]
+    """
+    bars = [("overall", report["overall"])]
+    for key, values in list(report.get("per_category", {}).items())[:1]:
+        bars += [(str(v), s["accuracy"]) for v, s in values.items() if s["accuracy"] is not None]
+    return bars
+
+
+def official_input(prepared, predictions, path, letter_map=True):
+    """Write the benchmark records with each prediction under the official script's key.
+
+    The file is what the official ``evaluation.py`` / ``mmsu_evaluation.py`` read, so their numbers
+    can be checked against our official mode (MMAU test: this is also the file to submit). With
+    ``letter_map`` the MMAU/MMAR key holds the letter-mapped text and ``raw_prediction`` the output.
+    """
+    key = PREDICTION_KEYS[prepared.benchmark]
+    records = []
+    for item in list(prepared.items) + list(prepared.unusable_items):
+        record = dict(item.record)
+        if item.id in predictions:
+            raw = predictions[item.id]
+            mapped = letter_map and prepared.benchmark != "mmsu"
+            record[key] = scoring.letter_to_choice(raw, item.choices) if mapped else raw
+            if prepared.benchmark == "mmau":
+                record["model_prediction"] = record[key]  # the key the README names
+            if mapped:
+                record["raw_prediction"] = raw
+        records.append(record)
+    with open(path, "w", encoding="utf-8") as f:
+        if path.endswith(".jsonl"):
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        else:
+            json.dump(records, f, ensure_ascii=False, indent=1)
+
+
+def write_reports(out_dir, prepared, predictions, settings, mode="strict", letter_map=True):
+    """Score and write ``report.json``, ``report.md``, ``report.png`` (and the official-input file).
+
+    ``report.json`` holds the chosen mode at top level and the other mode under ``"other_mode"``,
+    with the run settings under ``"run"``. Returns the report dict.
+    """
+    report = build_report(prepared, predictions, mode, letter_map)
+    other_mode = "official" if mode == "strict" else "strict"
+    other = build_report(prepared, predictions, other_mode, letter_map)
+    full = dict(report, other_mode=other, run=settings)
+    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
+        json.dump(full, f, ensure_ascii=False, indent=2)
+    with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as f:
+        f.write(markdown(report, other, settings))
+    if report.get("overall") is not None and "per_category" in report:
+        title = f"{prepared.benchmark} {prepared.split or ''} {mode} accuracy %"
+        bar_chart(os.path.join(out_dir, "report.png"), title, chart_bars(report))
+    if prepared.benchmark in PREDICTION_KEYS:
+        name = "official_input.jsonl" if prepared.benchmark != "mmau" else "official_input.json"
+        official_input(prepared, predictions, os.path.join(out_dir, name), letter_map)
+    return full

@@ -1,0 +1,116 @@
+"""Readers of the local benchmark copies: every schema, problems named, incomplete sets refused."""
+
+import json
+import os
+
+import pytest
+
+from speechbrain_diffa.evaluation import fixtures
+from speechbrain_diffa.evaluation.benchmarks import (
+    IncompleteSetError,
+    check_complete,
+    prepare,
+    read_librispeech,
+    read_mmar,
+    read_mmau,
+    read_mmsu,
+)
+
+
+@pytest.mark.parametrize("version", ["2024", "v05.15.25"])
+def test_mmau_test_mini_both_layouts(tmp_path, version):
+    fixtures.write_mmau(str(tmp_path), n=10, version=version)
+    data = read_mmau(str(tmp_path), version=version)
+    assert not data.problems and len(data.items) == 10
+    assert {len(i.choices) for i in data.items} == {2, 4, 5, 8}
+    first = data.items[0]
+    assert first.id == "mmau-0000-ü" and first.answer in first.choices
+    assert set(first.groups) == {"task", "category", "sub-category", "difficulty"}
+    assert data.items[3].groups["category"] == "Reasoning"  # stored as a list in the release
+    assert data.version == version and data.split == "test-mini"
+
+
+def test_mmau_test_split_has_no_answers(tmp_path):
+    fixtures.write_mmau(str(tmp_path), n=4, split="test")
+    data = read_mmau(str(tmp_path), split="test")
+    assert not data.problems and all(i.answer is None for i in data.items)
+    with pytest.raises(FileNotFoundError, match="mmau-test-mini.json"):
+        read_mmau(str(tmp_path), split="test-mini")
+
+
+def test_mmau_bad_records_are_named(tmp_path):
+    path = fixtures.write_mmau(str(tmp_path), n=5)
+    records = json.load(open(path, encoding="utf-8"))
+    records[0]["answer"] = "not an option"
+    records[1]["task"] = "noise"
+    records[2]["choices"] = "Man"
+    del records[3]["question"]
+    records.append(dict(records[4]))  # duplicate id
+    json.dump(records, open(path, "w", encoding="utf-8"))
+    os.remove(os.path.join(str(tmp_path), records[4]["audio_id"]))
+    data = read_mmau(str(tmp_path))
+    found = sorted((p.id, p.field) for p in data.problems)
+    assert found == [
+        ("mmau-0000-ü", "answer"),
+        ("mmau-0001-ü", "task"),
+        ("mmau-0002-ü", "choices"),
+        ("mmau-0003-ü", "question"),
+        ("mmau-0004-ü", "audio_id"),
+        ("mmau-0004-ü", "audio_id"),
+        ("mmau-0004-ü", "id"),
+    ]
+    assert "not an option" in str(data.problems[0]) and path in str(data.problems[0])
+    assert [i.id for i in data.unusable_items] == ["mmau-0004-ü"]
+    with pytest.raises(IncompleteSetError, match="5 of 6 records cannot be used"):
+        check_complete(data)
+
+
+def test_incomplete_set_refused_then_counted(tmp_path):
+    fixtures.write_mmar(str(tmp_path), n=6)
+    os.remove(os.path.join(str(tmp_path), "audio", os.listdir(os.path.join(str(tmp_path), "audio"))[0]))
+    data = read_mmar(str(tmp_path))
+    assert len(data.items) == 5 and len(data.problems) == 1 and data.problems[0].field == "audio_path"
+    with pytest.raises(IncompleteSetError, match="audio file not found"):
+        check_complete(data)
+    assert check_complete(data, allow_incomplete=True) == 1
+
+
+def test_mmar_schema(tmp_path):
+    fixtures.write_mmar(str(tmp_path), n=10)
+    data = prepare("mmar", str(tmp_path))
+    assert not data.problems
+    assert {len(i.choices) for i in data.items} == {2, 3, 4, 5, 6}
+    assert data.items[0].groups == {"modality": "sound", "category": "Signal Layer", "sub-category": "Counting"}
+
+
+def test_mmar_bad_json_line(tmp_path):
+    path = fixtures.write_mmar(str(tmp_path), n=2)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write('{"id": "broken", \n')
+    problems = read_mmar(str(tmp_path)).problems
+    assert len(problems) == 1 and problems[0].id == "#3" and "line 3" in problems[0].message
+
+
+def test_mmsu_schema(tmp_path):
+    fixtures.write_mmsu(str(tmp_path), n=6)
+    data = read_mmsu(str(tmp_path))
+    assert not data.problems
+    assert [len(i.choices) for i in data.items] == [4, 4, 4, 4, 4, 2]
+    assert data.items[0].groups["task"] == "intonation_perception"
+    assert data.items[0].groups["category"] == "Perception"
+
+
+def test_mmsu_parquet_release_is_explained(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train-00000.parquet").write_bytes(b"PAR1")
+    with pytest.raises(ValueError, match="parquet"):
+        read_mmsu(str(tmp_path))
+
+
+def test_librispeech(tmp_path):
+    fixtures.write_librispeech(str(tmp_path), subset="test-other", n=3)
+    data = read_librispeech(str(tmp_path), subset="test-other")
+    assert [i.id for i in data.items] == ["1089-134686-0000", "1089-134686-0001", "1089-134686-0002"]
+    assert data.items[1].answer == "IT'S TIME NUMBER ONE"
+    with pytest.raises(FileNotFoundError, match="test-clean"):
+        read_librispeech(str(tmp_path), subset="test-clean")

@@ -1,0 +1,141 @@
+"""Reports: modes, per-category accuracy, WER, files written, and parity with the official loop."""
+
+import json
+import os
+import struct
+import zlib
+
+import pytest
+
+from speechbrain_diffa.evaluation import fixtures
+from speechbrain_diffa.evaluation.benchmarks import read_librispeech, read_mmar, read_mmau, read_mmsu
+from speechbrain_diffa.evaluation.report import accuracy_report, wer_report, write_reports
+from test_evaluation_scoring import official_mmsu_record, official_string_match
+
+
+@pytest.fixture
+def mmau(tmp_path):
+    fixtures.write_mmau(str(tmp_path), n=12)
+    return read_mmau(str(tmp_path))
+
+
+def styled_predictions(items):
+    """Correct text, correct letter, letter-prefixed text, a wrong option, empty, and missing."""
+    out = {}
+    for n, item in enumerate(items):
+        letter = "ABCDEFGH"[item.choices.index(item.answer)]
+        style = n % 6
+        if style == 0:
+            out[item.id] = item.answer
+        elif style == 1:
+            out[item.id] = f"({letter})"
+        elif style == 2:
+            out[item.id] = f"{letter}. {item.answer}"
+        elif style == 3:
+            out[item.id] = next(c for c in item.choices if c != item.answer)
+        elif style == 4:
+            out[item.id] = ""
+    return out
+
+
+def test_modes_and_counts(mmau):
+    preds = styled_predictions(mmau.items)
+    strict = accuracy_report(mmau, preds)
+    official = accuracy_report(mmau, preds, mode="official")
+    raw = accuracy_report(mmau, preds, mode="official", letter_map=False)
+    assert strict["items_scored"] == 12 and strict["items_missing"] == 2
+    assert strict["items_unparseable"] == 2  # the empty predictions
+    assert official["items_scored"] == 10 and official["items_skipped"] == 2
+    assert strict["correct"] == official["correct"] == 6  # text, letter and "L. text" styles
+    assert strict["overall"] == 50.0 and official["overall"] == 60.0
+    assert raw["correct"] == 2 + sum(  # bare letters fail; "L. text" passes unless a distractor has the letter
+        official_string_match(i.answer, preds[i.id], i.choices) for i in mmau.items[2::6]
+    )
+    tasks = strict["per_category"]["task"]
+    assert set(tasks) == {"sound", "music", "speech"} and sum(t["total"] for t in tasks.values()) == 12
+    assert set(strict["per_category"]) == {"task", "category", "sub-category", "difficulty"}
+
+
+def test_official_input_reproduces_official_mode(mmau, tmp_path):
+    preds = styled_predictions(mmau.items)
+    report = write_reports(str(tmp_path), mmau, preds, {"benchmark": "mmau"}, mode="official")
+    records = json.load(open(tmp_path / "official_input.json", encoding="utf-8"))
+    # The official loop over the file we wrote: skip records without the key, match the rest.
+    with_key = [r for r in records if "model_output" in r]
+    scored = [official_string_match(r["answer"], r["model_output"], r["choices"]) for r in with_key]
+    assert report["overall"] == pytest.approx(100 * sum(scored) / len(scored))
+    assert report["other_mode"]["mode"] == "strict"
+
+
+def test_mmsu_report_matches_official_loop(tmp_path):
+    fixtures.write_mmsu(str(tmp_path), n=12)
+    data = read_mmsu(str(tmp_path))
+    responses = ["A", "B", "The answer is B.", "Answer: C", "I cannot tell", "None", "", "D", "C\n", "b", "x", "A."]
+    preds = {item.id: r for item, r in zip(data.items, responses)}
+    outcomes = [official_mmsu_record(r, i.choices, i.answer) for i, r in zip(data.items, responses)]
+    counted = [o for o in outcomes if o != "skip"]
+    official = accuracy_report(data, preds, mode="official")
+    assert official["overall"] == pytest.approx(100 * counted.count("correct") / len(counted))
+    strict = accuracy_report(data, preds)
+    assert strict["items_scored"] == 12 and strict["correct"] == counted.count("correct")
+    assert strict["items_unparseable"] == 5
+    assert "Perception / Semantics" in strict["per_category"]["category / sub-category"]
+    assert set(strict["per_category"]["task"]) == {"intonation_perception", "sarcasm_detection", "emotion_reasoning"}
+
+
+def test_mmar_layers_and_modalities(tmp_path):
+    fixtures.write_mmar(str(tmp_path), n=8)
+    data = read_mmar(str(tmp_path))
+    report = accuracy_report(data, {i.id: i.answer for i in data.items})
+    assert report["overall"] == 100.0
+    assert set(report["per_category"]) == {"modality", "category", "sub-category"}
+    assert report["per_category"]["category"]["Signal Layer"]["total"] == 2
+
+
+def test_strict_counts_malformed_records(tmp_path):
+    path = fixtures.write_mmar(str(tmp_path), n=4)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write('{"id": "bad"}\n')
+    data = read_mmar(str(tmp_path))
+    preds = {i.id: i.answer for i in data.items}
+    assert accuracy_report(data, preds)["overall"] == 80.0
+    assert accuracy_report(data, preds, mode="official")["overall"] == 100.0
+
+
+def test_wer(tmp_path):
+    fixtures.write_librispeech(str(tmp_path), n=4)
+    data = read_librispeech(str(tmp_path))
+    preds = {i.id: i.answer.lower() + "," for i in data.items[:3]}
+    preds[data.items[0].id] = "hello word number zero"
+    strict = wer_report(data, preds)
+    assert strict["num_ref_words"] == 16 and strict["substitutions"] == 1 and strict["deletions"] == 4
+    assert strict["overall"] == pytest.approx(100 * 5 / 16)
+    assert wer_report(data, preds, "official")["overall"] == pytest.approx(100 / 12)
+
+
+def test_files_written(mmau, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    settings = {"benchmark": "mmau", "split": "test-mini", "version": "v05.15.25", "model": {"class": "x"}}
+    write_reports(str(out), mmau, styled_predictions(mmau.items), settings)
+    report = json.load(open(out / "report.json", encoding="utf-8"))
+    for key in ("overall", "per_category", "items_scored", "items_unparseable", "mode", "run"):
+        assert key in report
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert md.startswith("# MMAU test-mini (v05.15.25)") and "| strict | 50.00 |" in md
+    assert "Published numbers" in md and "| DIFFA-2 | 69.60 | version not stated |" in md
+    png = (out / "report.png").read_bytes()
+    width, height = struct.unpack(">II", png[16:24])
+    idat = png.index(b"IDAT")
+    size = struct.unpack(">I", png[idat - 4 : idat])[0]
+    assert len(zlib.decompress(png[idat + 4 : idat + 4 + size])) == height * (1 + 3 * width)
+
+
+def test_mmau_test_split_is_not_scored(tmp_path):
+    fixtures.write_mmau(str(tmp_path), n=3, split="test")
+    data = read_mmau(str(tmp_path), split="test")
+    report = write_reports(str(tmp_path), data, {data.items[0].id: "B"}, {"benchmark": "mmau"})
+    assert report["overall"] is None and "withheld" in report["note"]
+    records = json.load(open(os.path.join(str(tmp_path), "official_input.json"), encoding="utf-8"))
+    assert records[0]["model_output"] == data.items[0].choices[1] and records[0]["raw_prediction"] == "B"
+    assert "model_output" not in records[1]
