@@ -247,11 +247,11 @@ def make_tiny_diffa2(root, stage=2, mask_padding=False, seed=0):
         make_tiny_llada(llada_path)
     if not os.path.isfile(os.path.join(whisper_path, "config.json")):
         make_tiny_whisper(whisper_path)
-    llm = LLaDA.from_pretrained(llada_path, lora={} if stage >= 3 else None)
     encoder = WhisperEncoderTaps(whisper_path, taps=TINY_TAPS)
-    width = llm.config.hidden_size
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(seed)  # adapters and LoRA initialise the same for the same seed
+        llm = LLaDA.from_pretrained(llada_path, lora={} if stage >= 3 else None)
+        width = llm.config.hidden_size
         semantic = SemanticAdapter(encoder.output_size, width)
         acoustic = AcousticAdapter(
             encoder.output_size,

@@ -1,0 +1,102 @@
+"""Training manifests: every problem named by file, record and field; nothing dropped silently."""
+
+import json
+
+import pytest
+import soundfile
+import torch
+
+from speechbrain_diffa.chat import ChatLayout
+from speechbrain_diffa.dataio import collate_fn, training_dataset
+from speechbrain_diffa.manifests import PREFERENCE_FIELDS, ManifestError, read_manifest, validated_records
+from speechbrain_diffa.tiny import make_tiny_tokenizer
+
+
+@pytest.fixture
+def folder(tmp_path):
+    for name in ("a", "b", "c"):
+        soundfile.write(str(tmp_path / f"{name}.wav"), (torch.ones(800) * 0.1).numpy(), 16000)
+    return tmp_path
+
+
+def record(name, **fields):
+    base = {"id": name, "audio_filepath": "{data_root}/" + name + ".wav", "duration": 0.05,
+            "input": "What is it?", "target": "a tone"}
+    return {**base, **fields}
+
+
+def write(path, records):
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return str(path)
+
+
+def test_every_problem_is_reported_with_record_and_field(folder):
+    path = write(folder / "m.json", [
+        record("a"),
+        record("b", target="  "),
+        record("c", duration="long"),
+        record("gone"),
+        record("a"),
+    ])
+    with pytest.raises(ManifestError) as err:
+        validated_records(path, data_root=str(folder))
+    message = str(err.value)
+    assert path in message and "4 of 5 records" in message
+    assert "record 'b' (#1): target is empty" in message
+    assert "record 'c' (#2): duration must be a positive number, got 'long'" in message
+    assert "record 'gone' (#3): audio_filepath file" in message and "gone.wav does not exist" in message
+    assert "record 'a' (#4): id is a duplicate" in message
+
+
+def test_skip_bad_trains_on_the_rest_and_lists_what_it_skipped(folder, caplog):
+    path = write(folder / "m.json", [record("a"), record("b", input=None), record("c")])
+    report = folder / "skipped.json"
+    data = validated_records(path, data_root=str(folder), skip_bad=True, report_path=str(report))
+    assert sorted(data) == ["a", "c"]
+    skipped = json.loads(report.read_text(encoding="utf-8"))["skipped"]
+    assert skipped == [{"id": "b", "index": 1, "problems": ["input is missing"]}]
+    assert "skipping record 'b'" in caplog.text
+
+
+def test_jsonl_errors_name_the_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"id": "a"}\n{"id": \n', encoding="utf-8")
+    with pytest.raises(ManifestError, match=r"m.jsonl, line 2: not valid JSON"):
+        read_manifest(str(path))
+
+
+def test_missing_and_empty_manifests(tmp_path):
+    with pytest.raises(ManifestError, match="does not exist"):
+        read_manifest(str(tmp_path / "none.json"))
+    with pytest.raises(ManifestError, match="no records"):
+        validated_records(write(tmp_path / "e.json", []))
+
+
+def test_preference_chosen_defaults_to_target(folder):
+    path = write(folder / "p.json", [record("a", rejected="a noise"), record("b", target=None, rejected="x")])
+    with pytest.raises(ManifestError, match="record 'b'.*chosen is missing"):
+        validated_records(path, PREFERENCE_FIELDS, data_root=str(folder))
+    data = validated_records(path, PREFERENCE_FIELDS, data_root=str(folder), skip_bad=True)
+    assert data["a"]["chosen"] == "a tone"
+
+
+def test_preference_dataset_pads_both_answers_with_eos(folder):
+    chat = ChatLayout(make_tiny_tokenizer())
+    path = write(folder / "p.json", [record("a", chosen="two", rejected="three beeps"),
+                                     record("b", chosen="one long answer here", rejected="x")])
+    data = training_dataset(path, chat, str(folder), preference=True)
+    batch = collate_fn(chat.eos_id)([data[0], data[1]])
+    chosen, rejected = batch.chosen_ids.data, batch.rejected_ids.data
+    assert int(chosen[0, -1]) == chat.eos_id and int(rejected[1, -1]) == chat.eos_id
+    assert batch.prompt_length.tolist() == [data[0]["prompt_length"]] * 2
+
+
+def test_replay_mixes_a_fixed_share_of_another_manifest(folder):
+    chat = ChatLayout(make_tiny_tokenizer())
+    main = write(folder / "qa.json", [record("a"), record("b")])
+    asr = write(folder / "asr.json", [record(n, input="Transcribe.", target="words") for n in "abc"])
+    data = training_dataset(main, chat, str(folder), replay_manifest=asr, replay_fraction=0.5, seed=1)
+    ids = [data[i]["id"] for i in range(len(data))]
+    assert ids[:2] == ["a", "b"] and len(ids) == 3 and ids[2].startswith("replay/")
+    again = training_dataset(main, chat, str(folder), replay_manifest=asr, replay_fraction=0.5, seed=1)
+    assert again[2]["id"] == ids[2]
