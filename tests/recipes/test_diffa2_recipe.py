@@ -14,6 +14,7 @@ import time
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from speechbrain_diffa.tiny import make_tiny_corpus, tiny_recipe_overrides
 
@@ -77,7 +78,8 @@ def test_curriculum_chain(tiny_root, corpus, tmp_path):
     # lr 0 in stage 2: its output must be stage 1's tensors exactly (the Pretrainer chained them)
     run(stage_command("stage2_acoustic.yaml", tiny_root, corpus, outs[2], outs[1], lr=0.0, **common))
     run(stage_command("stage3_sft.yaml", tiny_root, corpus, outs[3], outs[2], **common))
-    run(stage_command("stage4_vrpo.yaml", tiny_root, corpus, outs[4], outs[3], **dict(common, batch_size=2)))
+    run(stage_command("stage4_vrpo.yaml", tiny_root, corpus, outs[4], outs[3], use_tensorboard=True, log_interval=1,
+                      **dict(common, batch_size=2)))
 
     s1, s2, s3, s4 = (trained(outs[n]) for n in (1, 2, 3, 4))
     assert {k.split(".")[0] for k in s1} == {"semantic_adapter", "trainable_prompts"}
@@ -92,6 +94,9 @@ def test_curriculum_chain(tiny_root, corpus, tmp_path):
     assert any(not torch.equal(s3[k], s4[k]) for k in s3), "stage 4 did not train"
     with open(os.path.join(outs[4], "train_log.txt"), encoding="utf-8") as f:
         assert "reward_accuracy" in f.read()
+    events = EventAccumulator(os.path.join(outs[4], "tb_logs"))
+    events.Reload()
+    assert {"step/loss", "step/lr", "step/margin", "margin/valid"} <= set(events.Tags()["scalars"])
 
 
 def test_sft_loss_goes_down_when_overfitting(tiny_root, corpus, tmp_path):
