@@ -14,7 +14,8 @@ record and field named, unless --skip_bad writes the others and lists the skippe
         --audio_root /data/qa --field_map '{"wav": "audio_filepath", "question": "input", "answer": "target"}'
     python prepare_audio_qa.py --source mmsu_like.jsonl --save_path /data/qa/sft_mcq.json \\
         --audio_root /data/qa --mcq_style mmsu --field_map '{"audio": "audio_filepath",
-        "question": "input", "answer_gt": "target", "choice_a": "choices", "choice_b": "choices", "choice_c": "choices", "choice_d": "choices"}'
+        "question": "input", "answer_gt": "target", "choice_a": "choices", "choice_b": "choices",
+        "choice_c": "choices", "choice_d": "choices"}'
 
 Several sources can be joined with ``prepare_asr.py merge``.
 
