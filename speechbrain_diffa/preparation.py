@@ -268,14 +268,16 @@ def write_validated(candidates, save_path, fields=SFT_FIELDS, data_root="", skip
     >>> os.path.exists(path)
     False
     """
-    good, skipped, seen = [], [], set()
+    good, skipped, seen = [], [], {}
     for index, (record, origin, problems) in enumerate(candidates):
         problems = list(problems)
         known = {field for field, _ in problems}  # what the builder found is more specific
+        if "audio_filepath" in known:
+            known.add("duration")  # read from the audio: its absence says nothing new
         problems += [p for p in record_problems(record, fields, data_root) if p[0] not in known]
         if record.get("id") in seen:
-            problems.append(("id", "is a duplicate"))
-        seen.add(record.get("id"))
+            problems.append(("id", "is a duplicate of record #%d (%s)" % seen[record.get("id")]))
+        seen.setdefault(record.get("id"), (index, origin))
         if problems:
             entry = {"id": record.get("id"), "index": index, "origin": origin}
             skipped.append(dict(entry, problems=[f"{f} {p}" for f, p in problems]))
@@ -473,7 +475,7 @@ def _librispeech_candidates(data_folder, split, templates, seed, text_case):
         raise FileNotFoundError(f"No *.trans.txt or *.flac found under {split_dir}/<speaker>/<chapter>/")
     candidates = []
     for utt_id in sorted(set(transcripts) | set(audio)):
-        text, origin = transcripts.get(utt_id, (None, f"{audio.get(utt_id)} (no transcript line)"))
+        text, origin = transcripts.get(utt_id, (None, f"{audio.get(utt_id)}, no transcript line"))
         path = audio.get(utt_id) or _librispeech_flac(split_dir, utt_id)
         draw = pick_template(utt_id, templates, seed)
         record = _asr_candidate(utt_id, path, text, origin, data_folder, "librispeech", draw, text_case)
@@ -605,9 +607,9 @@ def prepare_kaldi(
     for utt_id in list(wavs) + [u for u in texts if u not in wavs]:
         if utt_id in wavs:
             path, origin = wavs[utt_id]
-            origin += "" if utt_id in texts else " (not in text)"
+            origin += "" if utt_id in texts else ", not in text"
         else:
-            path, origin = None, f"{text_path} line {texts[utt_id][1]} (not in wav.scp)"
+            path, origin = None, f"{text_path} line {texts[utt_id][1]}, not in wav.scp"
         text = texts[utt_id][0] if utt_id in texts else None
         draw = pick_template(utt_id, templates, seed)
         candidates.append(_asr_candidate(utt_id, path, text, origin, data_root, dataset, draw, text_case))
