@@ -275,11 +275,14 @@ def write_validated(candidates, save_path, fields=SFT_FIELDS, data_root="", skip
         if "audio_filepath" in known:
             known.add("duration")  # read from the audio: its absence says nothing new
         problems += [p for p in record_problems(record, fields, data_root) if p[0] not in known]
-        if record.get("id") in seen:
-            problems.append(("id", "is a duplicate of record #%d (%s)" % seen[record.get("id")]))
-        seen.setdefault(record.get("id"), (index, origin))
+        key = record.get("id")
+        if key in (None, ""):
+            problems.append(("id", "is missing"))
+        elif key in seen:
+            problems.append(("id", f"is a duplicate of record #{seen[key][0]} ({seen[key][1]})"))
+        seen.setdefault(key, (index, origin))
         if problems:
-            entry = {"id": record.get("id"), "index": index, "origin": origin}
+            entry = {"id": key, "index": index, "origin": origin}
             skipped.append(dict(entry, problems=[f"{f} {p}" for f, p in problems]))
         else:
             good.append(record)
@@ -425,7 +428,7 @@ def prepare_librispeech(
     Returns
     -------
     dict
-        ``{split: manifest path}``.
+        ``{split: manifest path}`` (empty with ``skip_prep``).
 
     Example
     -------
@@ -624,7 +627,7 @@ def _kaldi_wavs(wav_scp, data_root):
     wavs = {}
     for utt_id, (entry, number) in table.items():
         where = f"{wav_scp} line {number}"
-        if entry.endswith("|") or entry.startswith("-"):
+        if entry.endswith("|"):
             raise ManifestError(
                 f"{where}: utterance {utt_id!r} is a piped command ({entry!r}); we do not run shell "
                 "pipes, so convert the audio to files and list their paths"
@@ -700,7 +703,7 @@ def read_source_rows(source):
         return [(row, f"{source} record #{i}") for i, row in enumerate(read_manifest(source))]
     if not os.path.isfile(source):
         raise ManifestError(f"Source {source} does not exist")
-    with open(source, encoding="utf-8", newline="") as f:
+    with open(source, encoding="utf-8-sig", newline="") as f:  # -sig: spreadsheets' BOM
         reader = csv.DictReader(f)
         return [(dict(row), f"{source} line {reader.line_num}") for row in reader]
 
@@ -856,16 +859,15 @@ def _qa_candidate(values, default_id, origin, audio_root, mcq_template, mcq_answ
     record, problems = {"id": str(first.get("id", default_id))}, []
     if "audio_filepath" in first:
         record["audio_filepath"] = manifest_path(str(first["audio_filepath"]), audio_root)
-        duration, problem = _duration_or_problem(resolve_path(record["audio_filepath"], audio_root))
-        problems += [problem] if problem else []
-        record["duration"] = duration
     if "duration" in first:
         try:
             record["duration"] = float(first["duration"])
         except (TypeError, ValueError):
             problems.append(("duration", f"must be a number, got {first['duration']!r}"))
-    if record.get("duration") is None:
-        record.pop("duration", None)
+    elif "audio_filepath" in record:  # no duration given: read it from the header
+        duration, problem = _duration_or_problem(resolve_path(record["audio_filepath"], audio_root))
+        problems += [problem] if problem else []
+        record.update({"duration": duration} if duration is not None else {})
     for field in ("input", "target"):
         if field in first:
             record[field] = str(first[field])

@@ -327,6 +327,10 @@ def test_merge_refuses_an_id_in_two_manifests(tmp_path):
     duplicate = r"record '1272-128104-0000' \(#3, .*record #0\): id is a duplicate of record #0 \(.*json"
     with pytest.raises(ManifestError, match=duplicate):
         merge_manifests([path, path], os.path.join(root, "asr_train.json"))
+    nameless = os.path.join(root, "nameless.json")
+    write_text(nameless, json.dumps([{k: v for k, v in read_manifest(path)[0].items() if k != "id"}]))
+    with pytest.raises(ManifestError, match=r"record None \(#0, .*nameless.json record #0\): id is missing"):
+        merge_manifests([nameless], os.path.join(root, "asr_x.json"))
 
 
 def test_command_lines(tmp_path, capsys):
