@@ -201,7 +201,9 @@ def chord(root_midi, quality, seconds, sample_rate=SAMPLE_RATE):
     return _unit_peak(sum(notes))
 
 
-def finish(signal, rng, peak_range=(0.3, 0.9), noise_db=-45.0, pad_range=(0.05, 0.2), sample_rate=SAMPLE_RATE):
+def finish(
+    signal, rng, peak_range=(0.3, 0.9), noise_db=-45.0, pad_range=(0.05, 0.2), min_seconds=0.5, sample_rate=SAMPLE_RATE
+):
     """Random lead/tail silence, random peak level and a faint noise floor: the clip as written.
 
     The noise floor makes every clip unique (no two clips are the same file) and the random level
@@ -219,14 +221,19 @@ def finish(signal, rng, peak_range=(0.3, 0.9), noise_db=-45.0, pad_range=(0.05, 
         Noise floor relative to the peak, in dB.
     pad_range : tuple of float
         Range of the lead and tail silence, in seconds.
+    min_seconds : float
+        Shorter clips get a longer tail.
 
     Example
     -------
     >>> x = finish(np.ones(1600, dtype=np.float32), np.random.default_rng(0))
-    >>> len(x) > 1600, bool(np.abs(x).max() <= 0.91)
-    (True, True)
+    >>> len(x) / SAMPLE_RATE, bool(np.abs(x).max() <= 0.91)
+    (0.5, True)
     """
     lead, tail = (silence(rng.uniform(*pad_range), sample_rate) for _ in range(2))
+    missing = num_samples(min_seconds, sample_rate) - len(lead) - len(signal) - len(tail)
+    if missing > 0:
+        tail = np.concatenate([tail, np.zeros(missing, dtype=np.float32)])
     peak = rng.uniform(*peak_range)
     clip = np.concatenate([lead, _unit_peak(signal) * peak, tail])
     floor = rng.standard_normal(len(clip)) * peak * 10 ** (noise_db / 20)

@@ -11,6 +11,7 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
+import functools
 import io
 import shutil
 import subprocess
@@ -116,8 +117,21 @@ def espeak_speech(text, voice, sample_rate=SAMPLE_RATE):
         raise RuntimeError(f"{ESPEAK} failed on {text!r} with {voice}: {message}")
     wave, rate = soundfile.read(io.BytesIO(result.stdout), dtype="float32")
     if rate != sample_rate:
-        wave = torchaudio.functional.resample(torch.from_numpy(wave), rate, sample_rate).numpy()
+        with torch.no_grad():
+            wave = resampler(rate, sample_rate)(torch.from_numpy(wave)).numpy()
     return trim_silence(wave)
+
+
+@functools.lru_cache(maxsize=4)
+def resampler(orig_rate, new_rate):
+    """A cached ``torchaudio`` resampler (its filter kernel is computed once, not per clip).
+
+    Example
+    -------
+    >>> resampler(22050, 16000)(torch.zeros(22050)).shape
+    torch.Size([16000])
+    """
+    return torchaudio.transforms.Resample(orig_rate, new_rate)
 
 
 def trim_silence(wave, threshold=0.01):
