@@ -91,7 +91,7 @@ def sample_properties(scene, draws, rng, fixed=None):
     >>> draws, rng = BalancedDraws(np.random.default_rng(0)), np.random.default_rng(1)
     >>> sorted(sample_properties("beeps", draws, rng, fixed={"count": "three"}).items())
     [('count', 'three'), ('pitch', 'low')]
-    >>> sample_properties("speech", draws, rng, fixed={"kind": "sentence", "animal": "fox"})["text"][:7]
+    >>> sample_properties("speech", draws, rng, fixed={"animal": "fox"})["text"][:7]
     'the fox'
     """
     if scene not in SCENES:
@@ -127,6 +127,8 @@ def _sample_speech(props, take, rng):
     """Speech properties and transcript: digit strings or ``"the <animal> <verb>"``."""
     take("gender", GENDERS)
     take("rate", RATES)
+    if "number" in props or "animal" in props:  # a fixed answer decides what is said
+        props.setdefault("kind", "digits" if "number" in props else "sentence")
     if take("kind", KINDS) == "digits":
         first = take("number", DIGITS)
         extra = [str(d) for d in rng.choice(DIGITS, size=int(rng.integers(0, 3)))]
