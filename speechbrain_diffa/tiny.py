@@ -48,7 +48,7 @@ yes no the quick brown fox jumps over the lazy dog 0 1 2 3 4 5 6 7 8 9
 """
 
 
-def make_tiny_tokenizer(path=None, vocab_size=512):
+def make_tiny_tokenizer(path=None, vocab_size=512, texts=()):
     """A byte-level BPE tokenizer with LLaDA's special-token layout.
 
     Like the release, the special tokens sit after the ordinary vocabulary, the tokenizer does
@@ -60,6 +60,8 @@ def make_tiny_tokenizer(path=None, vocab_size=512):
         If given, save it there (``tokenizer.json`` + ``tokenizer_config.json``).
     vocab_size : int
         Size of the BPE vocabulary before the special tokens.
+    texts : list of str
+        More text to learn merges from, besides the chat scaffolding and demo questions.
 
     Returns
     -------
@@ -82,7 +84,7 @@ def make_tiny_tokenizer(path=None, vocab_size=512):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(_TRAINING_TEXT.split("\n"), trainer=trainer)
+    bpe.train_from_iterator(_TRAINING_TEXT.split("\n") + list(texts), trainer=trainer)
     tok = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         bos_token=SPECIAL_TOKENS["bos"],

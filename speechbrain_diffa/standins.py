@@ -1,0 +1,197 @@
+"""Small pretrained stand-ins for Whisper and LLaDA, trained on a local corpus in minutes on a CPU.
+
+A random frozen encoder is not Whisper and a random LLM is not LLaDA: the curriculum freezes both,
+so a demo with random ones has nothing to align to. These functions make small *pretrained*
+stand-ins and save them in the release layouts, so the recipe then loads and freezes them exactly
+as it does the real models:
+
+- :func:`pretrain_llada_standin`: a tiny LLaDA trained as a masked-diffusion LM on corpus text
+  (its own byte-level BPE tokenizer with LLaDA's special tokens), saved like
+  ``GSAI-ML/LLaDA-8B-Instruct`` (config + safetensors + tokenizer).
+- :func:`pretrain_whisper_standin`: a tiny Whisper encoder trained with a character CTC head to
+  transcribe (or caption) clips, saved like ``openai/whisper-*``.
+
+Authors
+ * speechbrain_diffa contributors 2026
+"""
+
+import logging
+import os
+
+import torch
+import torch.nn.functional as F
+
+from speechbrain_diffa.dataio import batch_waveforms
+from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss
+from speechbrain_diffa.llada import LLaDA
+
+logger = logging.getLogger(__name__)
+
+
+def pretrain_llada_standin(
+    path, texts, steps=300, batch_size=16, lr=3e-3, d_model=128, n_layers=4, n_heads=4, vocab_size=768, seed=0
+):
+    """Train a tiny LLaDA as a masked-diffusion LM on ``texts`` and save it in the release layout.
+
+    Arguments
+    ---------
+    path : str
+        Output folder (``config.json``, ``model.safetensors``, tokenizer files).
+    texts : list of str
+        Training text, one example per item (e.g. the corpus's questions, answers, transcripts,
+        rendered as chat turns so the model knows the layout).
+    steps, batch_size, lr : int, int, float
+        AdamW schedule (cosine decay to 10 %).
+    d_model, n_layers, n_heads : int
+        Model size.
+    vocab_size : int
+        BPE vocabulary before the special tokens (trained on ``texts``).
+    seed : int
+        Initialisation and batch-order seed.
+
+    Returns
+    -------
+    list of float
+        The training loss of every step.
+
+    Example
+    -------
+    >>> path = str(getfixture("tmpdir") / "llada")
+    >>> losses = pretrain_llada_standin(path, ["two beeps", "a high tone"] * 4, steps=3, d_model=32,
+    ...                                 n_layers=1, vocab_size=300)
+    >>> len(losses), LLaDA.from_pretrained(path).config.hidden_size
+    (3, 32)
+    """
+    from speechbrain_diffa.tiny import make_tiny_tokenizer, tiny_llada_config
+
+    if not texts:
+        raise ValueError("pretrain_llada_standin: no training text")
+    tokenizer = make_tiny_tokenizer(vocab_size=vocab_size, texts=texts)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        llm = LLaDA(tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads))
+    encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for t in texts]
+    mask_id = llm.mask_token_id
+    optimizer = torch.optim.AdamW(llm.parameters(), lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 10)
+    losses = []
+    llm.train()
+    for step in range(steps):
+        pick = torch.randint(len(encoded), (batch_size,), generator=generator).tolist()
+        ids = _pad([encoded[i] for i in pick], tokenizer.eos_token_id)
+        everything = torch.ones_like(ids, dtype=torch.bool)
+        noisy, masked, p = forward_process(ids, everything, mask_id, generator=generator)
+        logits = llm(input_ids=noisy, logits_mask=masked).logits
+        loss = masked_diffusion_loss(logits, ids[masked], p[masked.nonzero()[:, 0]], ids.numel())
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(llm.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss))
+        if (step + 1) % 50 == 0:
+            logger.info(f"LLaDA stand-in step {step + 1}/{steps}: loss {sum(losses[-50:]) / 50:.3f}")
+    llm.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return losses
+
+
+def pretrain_whisper_standin(
+    path, waveforms, texts, steps=300, batch_size=8, lr=2e-3, d_model=64, layers=4, heads=4, seed=0
+):
+    """Train a tiny Whisper encoder (character CTC) on clips and save it in the HF Whisper layout.
+
+    Arguments
+    ---------
+    path : str
+        Output folder (weights + ``preprocessor_config.json``), loadable by
+        :class:`~speechbrain_diffa.whisper.WhisperEncoderTaps`.
+    waveforms : list of torch.Tensor
+        16 kHz clips ``(samples,)``, at most 30 s.
+    texts : list of str
+        What each clip says or is (transcript or caption); the encoder learns to spell it.
+    steps, batch_size, lr : int, int, float
+        AdamW schedule (cosine decay to 10 %).
+    d_model, layers, heads : int
+        Encoder size.
+    seed : int
+        Initialisation and batch-order seed.
+
+    Returns
+    -------
+    list of float
+        The CTC loss of every step.
+
+    Example
+    -------
+    >>> path = str(getfixture("tmpdir") / "whisper")
+    >>> clips = [torch.randn(8000) * 0.1, torch.randn(4000) * 0.1]
+    >>> losses = pretrain_whisper_standin(path, clips, ["hi", "low"], steps=2, batch_size=2, d_model=32, layers=2)
+    >>> from speechbrain_diffa.whisper import WhisperEncoderTaps
+    >>> WhisperEncoderTaps(path, taps=[1, 2]).output_size
+    32
+    """
+    from speechbrain_diffa.tiny import make_tiny_whisper
+    from speechbrain_diffa.whisper import WhisperEncoderTaps
+
+    if len(waveforms) != len(texts) or not texts:
+        raise ValueError(f"pretrain_whisper_standin: {len(waveforms)} clips for {len(texts)} texts")
+    make_tiny_whisper(path, seed=seed, d_model=d_model, layers=layers, heads=heads)
+    encoder = WhisperEncoderTaps(path, taps=[layers], freeze=False)
+    alphabet = sorted({c for t in texts for c in t.lower()})
+    head = torch.nn.Linear(d_model, len(alphabet) + 1)  # + CTC blank (index 0)
+    targets = [torch.tensor([alphabet.index(c) + 1 for c in t.lower()]) for t in texts]
+    params = list(encoder.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 10)
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    encoder.train()
+    for step in range(steps):
+        pick = torch.randint(len(texts), (batch_size,), generator=generator).tolist()
+        wavs, wav_lens = batch_waveforms([waveforms[i] for i in pick])
+        out = encoder(wavs, wav_lens)
+        log_probs = F.log_softmax(head(out.last), dim=-1).transpose(0, 1)
+        labels = [targets[i] for i in pick]
+        loss = F.ctc_loss(
+            log_probs,
+            torch.cat(labels),
+            out.lengths,
+            torch.tensor([len(t) for t in labels]),
+            zero_infinity=True,
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss))
+        if (step + 1) % 50 == 0:
+            logger.info(f"Whisper stand-in step {step + 1}/{steps}: CTC {sum(losses[-50:]) / 50:.3f}")
+    _save_whisper_encoder(encoder, path, seed)
+    return losses
+
+
+def _save_whisper_encoder(encoder, path, seed):
+    """Write the trained encoder into a full HF Whisper folder (the decoder stays random)."""
+    from transformers import WhisperForConditionalGeneration
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = WhisperForConditionalGeneration(encoder.encoder.config)
+    model.model.encoder.load_state_dict(encoder.encoder.state_dict())
+    model.save_pretrained(path)
+    encoder.feature_extractor.save_pretrained(path)
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise RuntimeError(f"Saving the Whisper stand-in to {path} failed")
+
+
+def _pad(sequences, value):
+    length = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), length), value, dtype=torch.long)
+    for i, s in enumerate(sequences):
+        ids[i, : len(s)] = torch.tensor(s)
+    return ids
+
+
