@@ -200,6 +200,28 @@ class _TagTolerantLoader(yaml.SafeLoader):
 _TagTolerantLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
+def read_hub_values(path):
+    """The values of a model folder's ``hyperparams.yaml`` (e.g. ``hparams/diffa2_tiny.yaml``), no object built.
+
+    Example
+    -------
+    >>> path = getfixture("tmpdir") + "/hyperparams.yaml"
+    >>> _ = open(path, "w").write(render_hub_yaml(TINY_VALUES))
+    >>> read_hub_values(path)["llm_dim"]
+    64
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Model YAML not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        values = yaml.load(f, Loader=_TagTolerantLoader)
+    missing = sorted(set(FULL_VALUES) - {"title"} - set(values))
+    if missing:
+        raise KeyError(f"{path} lacks {missing}: not a DIFFA2 model-folder YAML")
+    title = next((line[2:].strip() for line in open(path, encoding="utf-8") if line.startswith("# ") and
+                  not line.startswith("# #")), "DIFFA-2")
+    return dict({k: values[k] for k in FULL_VALUES if k != "title"}, title=title)
+
+
 def read_recipe_values(recipe_folder):
     """The plain values of a recipe output folder's ``hyperparams.yaml`` (no object is built).
 
