@@ -532,10 +532,12 @@ def check_released_adapters(release_state, values):
         return load_released_adapters(semantic, acoustic, release_state)
 
 
-def write_tiny_model_folder(root, stage=3, seed=0):
+def write_tiny_model_folder(root, stage=3, seed=0, tiny_root=None):
     """A model folder of the tiny offline model under ``root`` (demo and tests; no training).
 
-    Writes ``root/tiny/{llada,whisper}`` (if missing) and ``root/model`` and returns the latter.
+    Writes ``root/model`` and returns it; the tiny base models are ``tiny_root/{llada,whisper}``
+    (default ``root/tiny``; made if missing). ``seed`` seeds the adapters as in
+    :func:`speechbrain_diffa.tiny.make_tiny_diffa2`, so that function rebuilds the same model.
 
     Example
     -------
@@ -545,7 +547,7 @@ def write_tiny_model_folder(root, stage=3, seed=0):
     """
     from speechbrain_diffa.tiny import make_tiny_diffa2
 
-    tiny = os.path.join(root, "tiny")
+    tiny = tiny_root or os.path.join(root, "tiny")
     model = make_tiny_diffa2(tiny, stage=stage, seed=seed)
     state = model.trainable_state_dict()
     values = dict(
