@@ -146,8 +146,9 @@ def _check_files(files):
             raise AudioError(f"Audio file not found: {path}")
 
 
-def run_answer(args, out=sys.stdout):
+def run_answer(args, out=None):
     """``diffa2 answer``."""
+    out = out or sys.stdout
     if not args.question.strip():
         raise UsageError("the question is empty: ask something about the audio (--question)")
     _check_model_folder(args.model)
@@ -157,8 +158,9 @@ def run_answer(args, out=sys.stdout):
     _print(out, args, answers, question=args.question)
 
 
-def run_transcribe(args, out=sys.stdout):
+def run_transcribe(args, out=None):
     """``diffa2 transcribe``."""
+    out = out or sys.stdout
     _check_model_folder(args.model)
     _check_files(args.files)
     model = load_model(args)
@@ -183,8 +185,9 @@ def _print(out, args, texts, question=None):
             print(f"{path}\t{text}", file=out)
 
 
-def run_export(args, out=sys.stdout):
+def run_export(args, out=None):
     """``diffa2 export``."""
+    out = out or sys.stdout
     from speechbrain_diffa.export import export_recipe
 
     folder = export_recipe(args.recipe_folder, args.out, args.whisper_path, args.llm_path, args.example,
@@ -192,8 +195,9 @@ def run_export(args, out=sys.stdout):
     print(f"Model folder written: {folder}", file=out)
 
 
-def run_convert(args, out=sys.stdout):
+def run_convert(args, out=None):
     """``diffa2 convert-release``."""
+    out = out or sys.stdout
     from speechbrain_diffa.export import export_release, read_hub_values
 
     like = read_hub_values(args.like) if args.like else None
