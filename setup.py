@@ -24,4 +24,5 @@ setup(
         "safetensors",
     ],
     extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": ["diffa2 = speechbrain_diffa.cli:main_exit"]},
 )

@@ -1,0 +1,244 @@
+"""``diffa2``: ask DIFFA-2 about audio files, transcribe, export, convert the release, evaluate.
+
+::
+
+    diffa2 answer --model models/diffa2 clip.wav --question "What can you hear?"   [--json]
+    diffa2 transcribe --model models/diffa2 a.wav b.flac
+    diffa2 export recipes/DIFFA2/results/stage3_sft/42 models/diffa2-sft
+    diffa2 convert-release DIFFA-2/pytorch_model.bin models/diffa2 --llm_path L --whisper_path W
+    diffa2 eval mmau --data MMAU/ --version v05.15.25 --model models/diffa2 --out results/mmau
+
+(``python -m speechbrain_diffa.cli ...`` is the same.) Errors that are the user's to fix (a
+missing model folder, an unreadable audio file, an empty question) print one line and exit 2.
+
+Authors
+ * speechbrain_diffa contributors 2026
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from speechbrain_diffa.dataio import AudioError
+
+DECODING_OPTIONS = ("steps", "gen_length", "block_length", "threshold", "factor", "cache")
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: reported in one line, exit status 2."""
+
+
+def build_parser():
+    """The argument parser of ``diffa2`` (one sub-command per task).
+
+    Example
+    -------
+    >>> args = build_parser().parse_args(["answer", "--model", "m", "a.wav", "-q", "Why?", "--steps", "4"])
+    >>> args.command, args.files, args.question, args.steps
+    ('answer', ['a.wav'], 'Why?', 4)
+    """
+    parser = argparse.ArgumentParser(
+        prog="diffa2",
+        description="DIFFA-2, a diffusion audio-language model: answer questions about audio files, "
+        "transcribe them, and package or evaluate models.",
+        epilog="Run 'diffa2 COMMAND --help' for a command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    answer = sub.add_parser("answer", help="answer a question about audio file(s)",
+                            description="Answer one question about each audio file.")
+    _model_options(answer)
+    answer.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, mp3...)")
+    answer.add_argument("-q", "--question", required=True, help="the question, asked of every file")
+    _output_options(answer)
+
+    transcribe = sub.add_parser("transcribe", help="transcribe audio file(s)",
+                                description="Transcribe speech (the model folder's transcribe_prompt and decoding).")
+    _model_options(transcribe)
+    transcribe.add_argument("files", nargs="+", metavar="FILE", help="audio files")
+    _output_options(transcribe)
+
+    export = sub.add_parser("export", help="turn a recipe's output folder into a model folder",
+                            description="Write hyperparams.yaml, diffa2.ckpt, example.wav and a model card "
+                            "from a stage's output folder (recipes/DIFFA2/train.py).")
+    export.add_argument("recipe_folder", help="the stage's output_folder (has diffa2_trained.ckpt)")
+    export.add_argument("out", help="model folder to write")
+    export.add_argument("--whisper_path", help="base Whisper for the model folder (default: the recipe's)")
+    export.add_argument("--llm_path", help="base LLaDA for the model folder (default: the recipe's)")
+    export.add_argument("--example", help="audio file to ship as example.wav (default: first validation clip)")
+    export.add_argument("--scores", nargs="*", default=(), help="evaluation report.json files for the model card")
+    export.add_argument("--title", help="model card title")
+
+    convert = sub.add_parser("convert-release", help="convert the DIFFA-2 release weights into a model folder",
+                             description="Convert a DIFFA-2 release checkpoint (pytorch_model.bin or "
+                             "*.safetensors, DIFFA names) into a model folder; every key is checked.")
+    convert.add_argument("release", help="release checkpoint file")
+    convert.add_argument("out", help="model folder to write")
+    convert.add_argument("--like", help="a model folder hyperparams.yaml whose architecture the weights have "
+                         "(default: the released DIFFA-2, whisper-large-v3 + LLaDA-8B)")
+    convert.add_argument("--stage", type=int, choices=(1, 2, 3, 4), help="default: 3 with LoRA, else 2")
+    convert.add_argument("--lora_alpha", type=float, default=16, help="not stored in the release (default 16)")
+    convert.add_argument("--whisper_path", help="base Whisper (folder or repo id)")
+    convert.add_argument("--llm_path", help="base LLaDA (folder or repo id)")
+    convert.add_argument("--example", help="audio file to ship as example.wav")
+
+    sub.add_parser("eval", help="score a model on MMAU / MMSU / MMAR / LibriSpeech",
+                   description="Same as 'python -m speechbrain_diffa.evaluation'; see 'diffa2 eval --help'.",
+                   add_help=False)
+    return parser
+
+
+def _model_options(parser):
+    parser.add_argument("-m", "--model", required=True, help="model folder (or hub repo id)")
+    parser.add_argument("--whisper_path", help="override the model folder's base Whisper")
+    parser.add_argument("--llm_path", help="override the model folder's base LLaDA")
+    parser.add_argument("--device", help="e.g. cpu, cuda:0 (default: a GPU if there is one)")
+    parser.add_argument("--batch_size", type=int, default=1, help="files per forward (1 = as the release)")
+    group = parser.add_argument_group("decoding (default: the model folder's)")
+    group.add_argument("--steps", type=int)
+    group.add_argument("--gen_length", type=int)
+    group.add_argument("--block_length", type=int)
+    group.add_argument("--threshold", type=float, help="commit every token above this confidence")
+    group.add_argument("--factor", type=float, help="DIFFA-2's parallel-decoding factor (1.0 in its scripts)")
+    group.add_argument("--cache", choices=("prefix", "dual"))
+    group.add_argument("--eos_early_stop", action="store_true")
+
+
+def _output_options(parser):
+    parser.add_argument("--json", action="store_true", help="one JSON object per file instead of text")
+
+
+def decoding_options(args):
+    """The decoding options given on the command line.
+
+    Example
+    -------
+    >>> args = build_parser().parse_args(["transcribe", "-m", "m", "a.wav", "--gen_length", "64"])
+    >>> decoding_options(args)
+    {'gen_length': 64}
+    """
+    out = {k: getattr(args, k) for k in DECODING_OPTIONS if getattr(args, k) is not None}
+    if args.eos_early_stop:
+        out["eos_early_stop"] = True
+    return out
+
+
+def load_model(args):
+    """``DIFFA2.from_hparams`` for the ``--model`` folder, with the base-model overrides."""
+    from speechbrain_diffa.inference import DIFFA2
+
+    overrides = {k: getattr(args, k) for k in ("whisper_path", "llm_path") if getattr(args, k)}
+    run_opts = {"device": args.device} if args.device else None
+    return DIFFA2.from_hparams(source=args.model, overrides=overrides, run_opts=run_opts)
+
+
+def _check_model_folder(path):
+    if not os.path.exists(path) and (os.path.isabs(path) or path.startswith(".") or path.count("/") != 1):
+        raise UsageError(f"model folder not found: {path}")
+    if os.path.exists(path) and not os.path.isfile(os.path.join(path, "hyperparams.yaml")):
+        raise UsageError(f"{path} is not a model folder (no hyperparams.yaml); make one with 'diffa2 export'")
+
+
+def _check_files(files):
+    for path in files:
+        if not os.path.isfile(path):
+            raise AudioError(f"Audio file not found: {path}")
+
+
+def run_answer(args, out=None):
+    """``diffa2 answer``."""
+    out = out or sys.stdout
+    if not args.question.strip():
+        raise UsageError("the question is empty: ask something about the audio (--question)")
+    _check_model_folder(args.model)
+    _check_files(args.files)
+    model = load_model(args)
+    answers = model.answer_files(args.files, args.question, batch_size=args.batch_size, **decoding_options(args))
+    _print(out, args, answers, question=args.question)
+
+
+def run_transcribe(args, out=None):
+    """``diffa2 transcribe``."""
+    out = out or sys.stdout
+    _check_model_folder(args.model)
+    _check_files(args.files)
+    model = load_model(args)
+    from speechbrain_diffa.dataio import batch_waveforms, load_audio
+
+    waveforms = [load_audio(p) for p in args.files]
+    texts = []
+    for start in range(0, len(waveforms), args.batch_size):
+        wavs, lens = batch_waveforms(waveforms[start : start + args.batch_size])
+        texts += model.transcribe_batch(wavs, lens, **decoding_options(args))
+    _print(out, args, texts)
+
+
+def _print(out, args, texts, question=None):
+    for path, text in zip(args.files, texts):
+        if args.json:
+            record = {"file": path, "question": question, "answer": text} if question else {"file": path, "text": text}
+            print(json.dumps(record, ensure_ascii=False), file=out)
+        elif len(args.files) == 1:
+            print(text, file=out)
+        else:
+            print(f"{path}\t{text}", file=out)
+
+
+def run_export(args, out=None):
+    """``diffa2 export``."""
+    out = out or sys.stdout
+    from speechbrain_diffa.export import export_recipe
+
+    folder = export_recipe(args.recipe_folder, args.out, args.whisper_path, args.llm_path, args.example,
+                           args.scores, args.title)
+    print(f"Model folder written: {folder}", file=out)
+
+
+def run_convert(args, out=None):
+    """``diffa2 convert-release``."""
+    out = out or sys.stdout
+    from speechbrain_diffa.export import export_release, read_hub_values
+
+    like = read_hub_values(args.like) if args.like else None
+    report = export_release(args.release, args.out, like=like, stage=args.stage, lora_alpha=args.lora_alpha,
+                            whisper_path=args.whisper_path, llm_path=args.llm_path, example=args.example)
+    print(json.dumps(report, indent=2), file=out)
+    print(f"Model folder written: {args.out}", file=out)
+
+
+COMMANDS = {"answer": run_answer, "transcribe": run_transcribe, "export": run_export, "convert-release": run_convert}
+
+
+def main(argv=None, err=None):
+    """Run ``diffa2``; returns the exit status (errors go to ``err``, default stderr).
+
+    Example
+    -------
+    >>> main(["answer", "--model", "/no/such/model", "a.wav", "-q", "Why?"], err=sys.stdout)
+    diffa2: error: model folder not found: /no/such/model
+    2
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "eval":
+        from speechbrain_diffa.evaluation.__main__ import main as evaluate
+
+        evaluate(argv[1:])
+        return 0
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except (UsageError, AudioError, FileNotFoundError, PermissionError, KeyError, ValueError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"diffa2: error: {message}", file=err or sys.stderr)
+        return 2
+    return 0
+
+
+def main_exit():
+    """The ``diffa2`` console script: :func:`main`, then exit with its status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_exit()

@@ -1,0 +1,92 @@
+"""The diffa2 command line: help, answers, one-line errors, eval delegation (run in-process)."""
+
+import io
+import json
+import os
+
+import pytest
+import torch
+
+from speechbrain_diffa import cli
+from speechbrain_diffa.export import write_tiny_model_folder
+from speechbrain_diffa.inference import DIFFA2
+
+FAST = ["--steps", "4", "--gen_length", "4", "--block_length", "4"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, tiny_root):
+    """A stage-2 tiny model folder."""
+    return write_tiny_model_folder(str(tmp_path_factory.mktemp("cli")), stage=2, tiny_root=tiny_root)
+
+
+def run(argv, capsys):
+    """(exit status, stdout, stderr) of ``diffa2 argv``."""
+    status = cli.main(argv)
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+@pytest.mark.parametrize("command", ["answer", "transcribe", "export", "convert-release"])
+def test_every_command_has_help(command, capsys):
+    """--help describes the command and exits 0."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: diffa2 " + command in capsys.readouterr().out
+
+
+def test_answer_json_equals_the_python_interface(folder, capsys):
+    """diffa2 answer --json gives what DIFFA2.answer_file gives, one JSON line per file."""
+    example = os.path.join(folder, "example.wav")
+    status, out, _ = run(["answer", "-m", folder, example, example, "-q", "Which?", "--json", *FAST], capsys)
+    assert status == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    expected = DIFFA2.from_hparams(source=folder).answer_file(example, "Which?", steps=4, gen_length=4, block_length=4)
+    assert [r["answer"] for r in records] == [expected, expected]
+    assert records[0]["file"] == example and records[0]["question"] == "Which?"
+    status, out, _ = run(["transcribe", "-m", folder, example, *FAST], capsys)
+    assert status == 0 and out.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["answer", "-m", "/no/such/model", "x.wav", "-q", "Why?"], "model folder not found: /no/such/model"),
+        (["answer", "-m", "{folder}", "{folder}/missing.wav", "-q", "Why?"], "Audio file not found"),
+        (["answer", "-m", "{folder}", "{folder}/hyperparams.yaml", "-q", "Why?"], "Cannot read audio file"),
+        (["answer", "-m", "{folder}", "{folder}/example.wav", "-q", "  "], "the question is empty"),
+        (["answer", "-m", "{folder}/..", "{folder}/example.wav", "-q", "Why?"], "is not a model folder"),
+        (["export", "/no/run", "{folder}/out"], "Recipe output folder not found: /no/run"),
+    ],
+)
+def test_user_errors_are_one_line_with_status_2(argv, message, folder, capsys):
+    """No traceback: one 'diffa2: error:' line on stderr, exit status 2."""
+    status, out, err = run([a.format(folder=folder) for a in argv], capsys)
+    assert status == 2 and out == ""
+    assert err.startswith("diffa2: error: ") and message in err and err.count("\n") == 1
+
+
+def test_eval_delegates_to_the_benchmark_runner(monkeypatch):
+    """diffa2 eval ARGS == python -m speechbrain_diffa.evaluation ARGS."""
+    seen = []
+    monkeypatch.setattr("speechbrain_diffa.evaluation.__main__.main", seen.append)
+    assert cli.main(["eval", "mmau", "--data", "d", "--out", "o"]) == 0
+    assert seen == [["mmau", "--data", "d", "--out", "o"]]
+
+
+def test_convert_release_reports_what_it_mapped(tmp_path, tiny_root, capsys):
+    """convert-release --like the tiny YAML: a JSON report, then a loadable model folder."""
+    from speechbrain_diffa.checkpoints import to_released_state
+    from speechbrain_diffa.tiny import make_tiny_diffa2
+
+    release = tmp_path / "pytorch_model.bin"
+    torch.save(to_released_state(make_tiny_diffa2(tiny_root, stage=2)), release)
+    like = os.path.join(os.path.dirname(__file__), "..", "..", "hparams", "diffa2_tiny.yaml")
+    out = str(tmp_path / "model")
+    status, text, _ = run(["convert-release", str(release), out, "--like", like, "--whisper_path",
+                           os.path.join(tiny_root, "whisper"), "--llm_path", os.path.join(tiny_root, "llada")], capsys)
+    assert status == 0, text
+    report = json.loads(text[: text.rindex("}") + 1])
+    assert report["lora"]["rank"] is None and report["frozen_llada"] > 0 and report["frozen_whisper"] > 0
+    assert DIFFA2.from_hparams(source=out).model.stage == 2

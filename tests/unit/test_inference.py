@@ -1,0 +1,121 @@
+"""DIFFA2, the model-hub interface: loading a model folder, answering, safety checks, hub YAMLs."""
+
+import os
+
+import pytest
+import torch
+
+from speechbrain_diffa.dataio import AudioError
+from speechbrain_diffa.export import FULL_VALUES, TINY_VALUES, render_hub_yaml, write_tiny_model_folder
+from speechbrain_diffa.inference import DIFFA2, check_hparams_callables
+from speechbrain_diffa.tiny import make_tiny_diffa2
+
+HPARAMS = os.path.join(os.path.dirname(__file__), "..", "..", "hparams")
+FAST = {"steps": 4, "gen_length": 4, "block_length": 4}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, tiny_root):
+    """A stage-3 tiny model folder whose LoRA is non-zero (so that loading it matters)."""
+    root = str(tmp_path_factory.mktemp("hub"))
+    folder = write_tiny_model_folder(root, stage=3, seed=1, tiny_root=tiny_root)
+    path = os.path.join(folder, "diffa2.ckpt")
+    state = torch.load(path, weights_only=True)
+    generator = torch.Generator().manual_seed(0)
+    state = {k: torch.randn(v.shape, generator=generator) * 0.3 if "lora_B" in k else v for k, v in state.items()}
+    torch.save(state, path)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(folder):
+    """The folder loaded with DIFFA2.from_hparams."""
+    return DIFFA2.from_hparams(source=folder)
+
+
+@pytest.mark.parametrize("name, values", [("diffa2.yaml", FULL_VALUES), ("diffa2_tiny.yaml", TINY_VALUES)])
+def test_hub_yamls_are_the_rendered_template(name, values):
+    """hparams/*.yaml stay what the exporter writes, and name only allowed callables."""
+    path = os.path.join(HPARAMS, name)
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == render_hub_yaml(values)
+    check_hparams_callables(path)
+
+
+def test_loaded_model_equals_the_model_it_was_saved_from(folder, model, tiny_root):
+    """Same tensors and same answers as the in-process model with the folder's checkpoint."""
+    source = make_tiny_diffa2(tiny_root, stage=3, seed=1)
+    source.load_trainable(os.path.join(folder, "diffa2.ckpt"))
+    source.eval()
+    loaded = dict(model.model.named_parameters())
+    for name, value in source.named_parameters():
+        if name != "trainable_prompts.weight":  # used by stage 1 only, so not in a stage-3 checkpoint
+            assert torch.equal(loaded[name], value), name
+    wav = torch.sin(torch.arange(12000) / 5.0)[None] * 0.3
+    expected = source.answer(wav, torch.ones(1), ["Is the tone high or low?"], **FAST)
+    assert model.answer_batch(wav, torch.ones(1), ["Is the tone high or low?"], **FAST) == expected
+    assert model.precision == "fp32" and model.description["stage"] == 3
+
+
+def test_decoding_defaults_come_from_the_yaml_and_calls_override_them(model, folder):
+    """answer_file uses hparams.decoding (16/16/16); a call's options win; transcribe uses its own."""
+    assert model.hparams.decoding == {"steps": 16, "gen_length": 16, "block_length": 16}
+    example = os.path.join(folder, "example.wav")
+    default = model.answer_file(example, "Is the tone high or low?")
+    explicit = model.answer_file(example, "Is the tone high or low?", steps=16, gen_length=16, block_length=16)
+    assert default == explicit
+    assert isinstance(model.transcribe_file(example, **FAST), str)
+    assert model.answer_files([example, example], "Which?", batch_size=2, **FAST)[0] == model.answer_files(
+        [example], ["Which?"], **FAST
+    )[0]
+
+
+def test_bad_inputs_fail_clearly(model, folder, tmp_path):
+    """Empty questions, missing and unreadable audio files name the problem."""
+    example = os.path.join(folder, "example.wav")
+    with pytest.raises(ValueError, match="question is empty"):
+        model.answer_file(example, "")
+    with pytest.raises(ValueError, match="question is empty"):
+        model.answer_batch(torch.zeros(1, 800), torch.ones(1), ["\n"])
+    with pytest.raises(AudioError, match="not found: .*nothing.wav"):
+        model.answer_file(str(tmp_path / "nothing.wav"), "Which?")
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    with pytest.raises(AudioError, match="bad.wav"):
+        model.answer_file(str(bad), "Which?")
+    with pytest.raises(FileNotFoundError, match="Model folder not found"):
+        DIFFA2.from_hparams(source=str(tmp_path / "no_model"))
+
+
+def test_a_partial_checkpoint_is_refused(folder, tmp_path):
+    """A model folder whose diffa2.ckpt lacks LoRA would silently answer with a fresh LoRA: refused."""
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in ("hyperparams.yaml", "example.wav"):
+        (partial / name).write_bytes(open(os.path.join(folder, name), "rb").read())
+    state = torch.load(os.path.join(folder, "diffa2.ckpt"), weights_only=True)
+    torch.save({k: v for k, v in state.items() if "lora_" not in k}, partial / "diffa2.ckpt")
+    with pytest.raises(ValueError, match="lacks .* tensors that a stage-3 model needs"):
+        DIFFA2.from_hparams(source=str(partial))
+
+
+def test_a_yaml_that_runs_other_code_is_refused_before_it_runs(folder, tmp_path):
+    """A model folder from elsewhere cannot call os.makedirs (or anything outside the allow-list)."""
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    marker = tmp_path / "was_run"
+    text = open(os.path.join(folder, "hyperparams.yaml"), encoding="utf-8").read()
+    (evil / "hyperparams.yaml").write_text(text + f"\nboom: !apply:os.makedirs [{marker}]\n")
+    with pytest.raises(PermissionError, match="os.makedirs"):
+        DIFFA2.from_hparams(source=str(evil))
+    assert not marker.exists()
+
+
+def test_the_benchmark_runner_loads_a_model_folder(folder):
+    """speechbrain_diffa.evaluation's --model path: load_answerer gives a DIFFA2 with a description."""
+    from speechbrain_diffa.evaluation.runner import load_answerer
+
+    answerer = load_answerer(folder)
+    assert isinstance(answerer, DIFFA2)
+    assert answerer.description["source"] == os.path.abspath(folder)
+    assert len(answerer.answer_batch(torch.zeros(2, 8000), torch.ones(2), ["a?", "b?"], **FAST)) == 2
