@@ -3,7 +3,8 @@
 Release names (``reference/diffa.md`` §15): ``semantic_connector.*`` (:class:`SemanticAdapter`),
 ``acoustic_connector.*`` (:class:`AcousticAdapter`), ``trainable_prompts.weight`` (the 20 stage-1
 prompt vectors). A release ``pytorch_model.bin`` also holds the frozen Whisper/LLaDA weights and
-LoRA keys (``llm_model.*``); those belong to other loaders and are left alone here.
+LoRA keys (``llm_model.*``): :func:`convert_released_state` maps the LoRA keys too and reports the
+frozen ones as skipped; :func:`load_released_adapters` reads the adapters alone.
 
 Authors
  * speechbrain_diffa contributors 2026
