@@ -161,6 +161,7 @@ print("REPORT" if report else "NONE", shard_from_env())
 
 
 def test_torchrun_ranks_merge_after_barrier(tmp_path):
+    import signal
     import subprocess
     import sys
 
@@ -170,10 +171,15 @@ def test_torchrun_ranks_merge_after_barrier(tmp_path):
     script.write_text(TORCHRUN_SCRIPT)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    done = subprocess.run(command + [str(script), data_dir, str(tmp_path / "out")], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "REPORT (0, 2)" in done.stdout and "NONE (1, 2)" in done.stdout  # rank 0 merged
+    process = subprocess.Popen(command + [str(script), data_dir, str(tmp_path / "out")], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # torchrun's workers too, or they outlive the test
+        raise
+    assert process.returncode == 0, stderr[-2000:]
+    assert "REPORT (0, 2)" in stdout and "NONE (1, 2)" in stdout  # rank 0 merged
     report = json.load(open(tmp_path / "out" / "report.json", encoding="utf-8"))
     expected = 100 * sum(item.answer == item.choices[0] for item in data.items) / len(data.items)
     assert report["overall"] == pytest.approx(expected) and report["items_scored"] == 6
