@@ -98,7 +98,7 @@ def pretrain_llada_standin(
 
 
 def pretrain_whisper_standin(
-    path, waveforms, texts, steps=300, batch_size=8, lr=2e-3, d_model=64, layers=4, heads=4, seed=0
+    path, waveforms, texts, steps=300, batch_size=8, lr=2e-3, d_model=64, layers=4, heads=4, window_seconds=30, seed=0
 ):
     """Train a tiny Whisper encoder (character CTC) on clips and save it in the HF Whisper layout.
 
@@ -115,6 +115,9 @@ def pretrain_whisper_standin(
         AdamW schedule (cosine decay to 10 %).
     d_model, layers, heads : int
         Encoder size.
+    window_seconds : int
+        Input window (Whisper: 30 s, i.e. 1500 frames). Attention cost grows with its square, so a
+        stand-in for short clips can use a few seconds; the clips must fit in it.
     seed : int
         Initialisation and batch-order seed.
 
@@ -127,7 +130,8 @@ def pretrain_whisper_standin(
     -------
     >>> path = str(getfixture("tmpdir") / "whisper")
     >>> clips = [torch.randn(8000) * 0.1, torch.randn(4000) * 0.1]
-    >>> losses = pretrain_whisper_standin(path, clips, ["hi", "low"], steps=2, batch_size=2, d_model=32, layers=2)
+    >>> losses = pretrain_whisper_standin(path, clips, ["hi", "low"], steps=2, batch_size=2, d_model=32, layers=2,
+    ...                                   window_seconds=2)
     >>> from speechbrain_diffa.whisper import WhisperEncoderTaps
     >>> WhisperEncoderTaps(path, taps=[1, 2]).output_size
     32
@@ -137,7 +141,11 @@ def pretrain_whisper_standin(
 
     if len(waveforms) != len(texts) or not texts:
         raise ValueError(f"pretrain_whisper_standin: {len(waveforms)} clips for {len(texts)} texts")
-    make_tiny_whisper(path, seed=seed, d_model=d_model, layers=layers, heads=heads)
+    longest = max(len(w) for w in waveforms) / 16000
+    if longest > window_seconds:
+        raise ValueError(f"pretrain_whisper_standin: a {longest:.1f} s clip does not fit a {window_seconds} s window")
+    positions = window_seconds * 50  # encoder frames: 100 mel frames per second, halved by the stride-2 conv
+    make_tiny_whisper(path, seed=seed, d_model=d_model, layers=layers, heads=heads, max_source_positions=positions)
     encoder = WhisperEncoderTaps(path, taps=[layers], freeze=False)
     alphabet = sorted({c for t in texts for c in t.lower()})
     head = torch.nn.Linear(d_model, len(alphabet) + 1)  # + CTC blank (index 0)
