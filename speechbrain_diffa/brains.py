@@ -67,7 +67,7 @@ class DIFFA2Brain(sb.Brain):
         return item_generators(self.hparams.seed, keys)
 
     def compute_forward(self, batch, stage):
-        """SFT loss and masked-token accuracy of a batch."""
+        """SFT loss, masked-token accuracy and answer-token accuracy of a batch."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
         ids, _ = batch.ids
@@ -77,8 +77,10 @@ class DIFFA2Brain(sb.Brain):
 
     def compute_objectives(self, predictions, batch, stage):
         """Record metrics; decode a few validation items."""
-        loss, accuracy = predictions
+        loss, accuracy, answer_accuracy = predictions
         self.metrics.setdefault("accuracy", []).append(float(accuracy))
+        if not torch.isnan(answer_accuracy):  # NaN: no answer token was masked in this batch
+            self.metrics.setdefault("answer_accuracy", []).append(float(answer_accuracy))
         if stage != sb.Stage.TRAIN:
             self.decode_examples(batch)
         return loss

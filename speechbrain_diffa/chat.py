@@ -132,6 +132,37 @@ class ChatLayout:
         """Id of end-of-turn."""
         return self.ids["eot"]
 
+    def answer_content(self, ids, prompt_lengths):
+        """Where the answers' own tokens are: after the assistant header, before its end-of-turn.
+
+        Arguments
+        ---------
+        ids : torch.LongTensor
+            ``(batch, time)`` from :meth:`collate_training`.
+        prompt_lengths : torch.LongTensor
+            ``(batch,)``.
+
+        Returns
+        -------
+        torch.BoolTensor
+            ``(batch, time)``.
+
+        Example
+        -------
+        >>> from speechbrain_diffa.tiny import make_tiny_tokenizer
+        >>> chat = ChatLayout(make_tiny_tokenizer())
+        >>> ids, plen, _ = chat.collate_training([chat.training_example("q", "three"),
+        ...                                       chat.training_example("q", "two beeps")])
+        >>> chat.tokenizer.decode(ids[0][chat.answer_content(ids, plen)[0]]).strip()
+        'three'
+        """
+        positions = torch.arange(ids.shape[1], device=ids.device)[None, :]
+        answer = positions >= prompt_lengths.to(ids.device)[:, None]
+        header_end = (ids == self.ids["end_header"]) & answer
+        eot = (ids == self.eot_id) & answer
+        after_header = (header_end.cumsum(1) > 0) & ~header_end
+        return after_header & (eot.cumsum(1) == 0)
+
     def render(self, messages, add_generation_prompt=False):
         """Chat text for ``[(role, content), ...]``, as DIFFA's ``build_chat_prompt``.
 

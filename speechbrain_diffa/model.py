@@ -174,7 +174,7 @@ class DIFFA2Model(torch.nn.Module):
                 params[name].copy_(value)
 
     def forward(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None):
-        """The training objective (:meth:`sft_loss`); Brains call it through DDP."""
+        """The training objective and its accuracies (:meth:`sft_loss`); Brains call it through DDP."""
         return self.sft_loss(wavs, wav_lens, ids, prompt_lengths, splice_at, generator=generator, t=t)
 
     def encode_audio(self, wavs, wav_lens=None):
@@ -302,6 +302,10 @@ class DIFFA2Model(torch.nn.Module):
             Scalar.
         accuracy : torch.Tensor
             Masked-token accuracy (detached).
+        answer_accuracy : torch.Tensor
+            Accuracy on the masked tokens of the answers themselves (detached; NaN when none was
+            masked). Most answer-side tokens are the assistant header, EOT and EOS padding, which
+            are easy, so ``accuracy`` can be high while the answers are still wrong.
         """
         answer = torch.arange(ids.shape[1], device=ids.device)[None, :] >= prompt_lengths[:, None].to(ids.device)
         noisy, masked, p = forward_process(ids, answer, self.chat.mask_id, t=t, generator=generator)
@@ -310,8 +314,11 @@ class DIFFA2Model(torch.nn.Module):
         targets = ids[masked]
         rows = masked.nonzero()[:, 0]
         loss = masked_diffusion_loss(logits, targets, p[rows], answer.sum())
-        accuracy = (logits.argmax(-1) == targets).float().mean() if len(targets) else loss.new_zeros(())
-        return loss, accuracy.detach()
+        hits = (logits.argmax(-1) == targets).float().detach()
+        accuracy = hits.mean() if len(targets) else loss.new_zeros(())
+        content = self.chat.answer_content(ids, prompt_lengths)[masked]
+        answer_accuracy = hits[content].mean() if bool(content.any()) else loss.new_tensor(float("nan"))
+        return loss, accuracy, answer_accuracy
 
     def elbo_scorer(self, audio, audio_lens, splice_at):
         """A ``scorer(noisy, masked) -> logits`` for :func:`~speechbrain_diffa.diffusion.monte_carlo_elbos`."""

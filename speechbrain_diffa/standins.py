@@ -70,7 +70,7 @@ def pretrain_llada_standin(
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        llm = LLaDA(tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads))
+        llm = LLaDA(tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads, init_std=0.02))
     encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for t in texts]
     mask_id = llm.mask_token_id
     optimizer = torch.optim.AdamW(llm.parameters(), lr=lr, weight_decay=0.01)

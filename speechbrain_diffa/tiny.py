@@ -100,7 +100,7 @@ def make_tiny_tokenizer(path=None, vocab_size=512, texts=()):
     return tok
 
 
-def tiny_llada_config(tokenizer, d_model=64, n_layers=2, n_heads=4, mlp_ratio=3):
+def tiny_llada_config(tokenizer, d_model=64, n_layers=2, n_heads=4, mlp_ratio=3, init_std=0.2):
     """A LLaDA ``config.json`` (release keys) sized for tests, with ids from ``tokenizer``.
 
     Example
@@ -121,7 +121,7 @@ def tiny_llada_config(tokenizer, d_model=64, n_layers=2, n_heads=4, mlp_ratio=3)
         "d_model": d_model,
         "embedding_size": vocab,
         "include_bias": False,
-        "init_std": 0.2,  # larger than LLaDA's 0.02 so a frozen random head can still express confident outputs
+        "init_std": init_std,  # default 0.2 > LLaDA's 0.02, so a frozen *random* head can still be confident
         "layer_norm_type": "rms",
         "max_sequence_length": 4096,
         "mlp_hidden_size": mlp_ratio * d_model,

@@ -111,6 +111,8 @@ def test_sft_loss_goes_down_when_overfitting(tiny_root, corpus, tmp_path):
     losses = step_losses(out)
     first, last = sum(losses[s] for s in (1, 2)) / 2, sum(losses[s] for s in (23, 24)) / 2
     assert last < 0.6 * first, losses
+    with open(os.path.join(out, "train_log.txt"), encoding="utf-8") as f:
+        assert "train answer_accuracy" in f.read()
 
 
 def test_killed_run_resumes_to_the_same_weights(tiny_root, corpus, tmp_path):

@@ -88,8 +88,9 @@ def test_sft_loss_only_scores_answer_and_is_finite(model):
                 model.chat.training_example("Tone or noise?", "noise, a short burst")]
     ids, plen, splice = model.chat.collate_training(examples)
     wavs = torch.randn(2, 16000) * 0.1
-    loss, acc = model.sft_loss(wavs, None, ids, plen, splice, generator=torch.Generator().manual_seed(0))
+    loss, acc, answer_acc = model.sft_loss(wavs, None, ids, plen, splice, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(loss) and loss > 0 and 0 <= acc <= 1
+    assert torch.isnan(answer_acc) or 0 <= answer_acc <= 1
     elbo = model.elbo(wavs, None, ids, plen, splice, num_samples=2)
     assert elbo.shape == (2,) and (elbo < 0).all()
 
@@ -118,7 +119,7 @@ def test_sft_overfits_a_few_examples(tiny_root):
     before = fixed_loss()
     model.train()
     for step in range(30):
-        loss, _ = model.sft_loss(wavs, None, ids, plen, splice)
+        loss, _, _ = model.sft_loss(wavs, None, ids, plen, splice)
         assert torch.isfinite(loss)
         optimizer.zero_grad()
         loss.backward()
@@ -145,3 +146,17 @@ def test_answer_from_wav_files(model, tmp_path, options):
         assert model.answer(w, l, [["How many beeps?", "Is it music?"][i]], **settings)[0] == batched[i]
     with pytest.raises(ValueError, match="2 questions for 1 audio clips"):
         model.answer(w, l, ["a", "b"])
+
+
+def test_answer_accuracy_counts_only_the_answer_tokens(model):
+    """With everything masked, answer accuracy is over the answer words, not header/EOT/padding."""
+    examples = [model.chat.training_example("How many beeps?", "three"),
+                model.chat.training_example("Tone or noise?", "noise, a short burst")]
+    ids, plen, splice = model.chat.collate_training(examples)
+    content = model.chat.answer_content(ids, plen)
+    words = [model.chat.tokenizer.decode(ids[i][content[i]]).strip() for i in range(2)]
+    assert words == ["three", "noise, a short burst"]
+    model.eval()
+    with torch.no_grad():
+        _, acc, answer_acc = model.sft_loss(torch.randn(2, 8000) * 0.1, None, ids, plen, splice, t=torch.ones(2))
+    assert 0 <= answer_acc <= 1 and 0 <= acc <= 1
