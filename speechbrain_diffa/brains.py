@@ -27,6 +27,10 @@ from speechbrain_diffa.diffusion import item_generators, vrpo_loss
 logger = get_logger(__name__)
 
 
+def _unwrap_ddp(module):
+    return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+
+
 def normalize_answer(text):
     """Lower-case, punctuation-free, single-spaced text for a rough answer match.
 
@@ -55,8 +59,7 @@ class DIFFA2Brain(sb.Brain):
     @property
     def diffa_model(self):
         """The DIFFA-2 model (unwrapped from DDP)."""
-        module = self.modules["diffa"]
-        return module.module if hasattr(module, "module") else module
+        return _unwrap_ddp(self.modules["diffa"])
 
     def noise(self, ids, stage):
         """Per-item noise generators: keyed by epoch in training, fixed for validation and test."""
@@ -235,8 +238,7 @@ class VRPOBrain(DIFFA2Brain):
     @property
     def diffa_model(self):
         """The policy DIFFA-2 model (unwrapped from DDP)."""
-        module = self.modules["preference"]
-        return (module.module if hasattr(module, "module") else module).policy
+        return _unwrap_ddp(self.modules["preference"]).policy
 
     def compute_forward(self, batch, stage):
         """Policy and reference ELBOs of the chosen and rejected answers."""

@@ -22,6 +22,8 @@ from typing import List
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from speechbrain_diffa.diffusion import answer_mask
+
 # System prompts of the release (reference/diffa.md §7).
 DIFFA2_TRAIN_SYSTEM_PROMPT = (
     "You are a helpful voice assistant. Imagine you can hear the audio clips. "
@@ -156,8 +158,7 @@ class ChatLayout:
         >>> chat.tokenizer.decode(ids[0][chat.answer_content(ids, plen)[0]]).strip()
         'three'
         """
-        positions = torch.arange(ids.shape[1], device=ids.device)[None, :]
-        answer = positions >= prompt_lengths.to(ids.device)[:, None]
+        answer = answer_mask(ids, prompt_lengths)
         header_end = (ids == self.ids["end_header"]) & answer
         eot = (ids == self.eot_id) & answer
         after_header = (header_end.cumsum(1) > 0) & ~header_end

@@ -45,6 +45,18 @@ def item_generators(seed, keys):
     return [torch.Generator().manual_seed(zlib.crc32(f"{seed}/{key}".encode())) for key in keys]
 
 
+def answer_mask(ids, prompt_lengths):
+    """``(batch, time)`` True on the answer side: every position at or after the prompt's end.
+
+    Example
+    -------
+    >>> answer_mask(torch.zeros(2, 4, dtype=torch.long), torch.tensor([1, 3])).int().tolist()
+    [[0, 1, 1, 1], [0, 0, 0, 1]]
+    """
+    positions = torch.arange(ids.shape[1], device=ids.device)[None, :]
+    return positions >= prompt_lengths.to(ids.device)[:, None]
+
+
 def uniform_noise(shape, generator, device):
     """``torch.rand(shape)``; a list of generators draws row ``i`` from ``generator[i]``.
 

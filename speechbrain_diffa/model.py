@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from speechbrain.utils import checkpoints
 
-from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss, monte_carlo_elbos
+from speechbrain_diffa.diffusion import answer_mask, forward_process, masked_diffusion_loss, monte_carlo_elbos
 from speechbrain_diffa.sampling import generate
 
 NUM_STAGE1_PROMPTS = 20  # DIFFA's trainable_prompts, used in stage 1 only
@@ -307,7 +307,7 @@ class DIFFA2Model(torch.nn.Module):
             masked). Most answer-side tokens are the assistant header, EOT and EOS padding, which
             are easy, so ``accuracy`` can be high while the answers are still wrong.
         """
-        answer = torch.arange(ids.shape[1], device=ids.device)[None, :] >= prompt_lengths[:, None].to(ids.device)
+        answer = answer_mask(ids, prompt_lengths)
         noisy, masked, p = forward_process(ids, answer, self.chat.mask_id, t=t, generator=generator)
         audio, audio_lens = self.encode_audio(wavs, wav_lens)
         logits = self.masked_logits(noisy, masked, audio, audio_lens, splice_at)
@@ -326,7 +326,7 @@ class DIFFA2Model(torch.nn.Module):
 
     def elbo(self, wavs, wav_lens, ids, prompt_lengths, splice_at, num_samples=4, generator=None):
         """Monte-Carlo ELBO ``(batch,)`` of each answer given its audio and prompt."""
-        answer = torch.arange(ids.shape[1], device=ids.device)[None, :] >= prompt_lengths[:, None].to(ids.device)
+        answer = answer_mask(ids, prompt_lengths)
         audio, audio_lens = self.encode_audio(wavs, wav_lens)
         scorer = self.elbo_scorer(audio, audio_lens, splice_at)
         (elbo,) = monte_carlo_elbos([scorer], ids, answer, self.chat.mask_id, num_samples, generator)

@@ -16,7 +16,7 @@ import copy
 
 import torch
 
-from speechbrain_diffa.diffusion import monte_carlo_elbos
+from speechbrain_diffa.diffusion import answer_mask, monte_carlo_elbos
 
 REFERENCE_ADAPTER = "reference"  # name of the frozen LoRA in the shared-base form
 POLICY_ADAPTER = "default"  # PEFT's name for the first (trainable) LoRA
@@ -148,7 +148,7 @@ class PreferenceModel(torch.nn.Module):
         mask_id = self.policy.chat.mask_id
         out = {}
         for name, ids in (("chosen", chosen_ids), ("rejected", rejected_ids)):
-            answer = torch.arange(ids.shape[1], device=ids.device)[None, :] >= prompt_lengths[:, None].to(ids.device)
+            answer = answer_mask(ids, prompt_lengths)
             policy, reference = monte_carlo_elbos(scorers, ids, answer, mask_id, self.num_samples, generator)
             out[f"policy_{name}"], out[f"reference_{name}"] = policy, reference
         return out

@@ -20,6 +20,7 @@ import os
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
 
 from speechbrain_diffa.dataio import batch_waveforms
 from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss
@@ -79,7 +80,7 @@ def pretrain_llada_standin(
     llm.train()
     for step in range(steps):
         pick = torch.randint(len(encoded), (batch_size,), generator=generator).tolist()
-        ids = _pad([encoded[i] for i in pick], tokenizer.eos_token_id)
+        ids = pad_sequence([torch.tensor(encoded[i]) for i in pick], batch_first=True, padding_value=tokenizer.eos_token_id)
         everything = torch.ones_like(ids, dtype=torch.bool)
         noisy, masked, p = forward_process(ids, everything, mask_id, generator=generator)
         logits = llm(input_ids=noisy, logits_mask=masked).logits
@@ -193,13 +194,5 @@ def _save_whisper_encoder(encoder, path, seed):
     encoder.feature_extractor.save_pretrained(path)
     if not os.path.isfile(os.path.join(path, "config.json")):
         raise RuntimeError(f"Saving the Whisper stand-in to {path} failed")
-
-
-def _pad(sequences, value):
-    length = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), length), value, dtype=torch.long)
-    for i, s in enumerate(sequences):
-        ids[i, : len(s)] = torch.tensor(s)
-    return ids
 
 
