@@ -155,14 +155,24 @@ class ChatLayout:
         >>> chat = ChatLayout(make_tiny_tokenizer())
         >>> ids, plen, _ = chat.collate_training([chat.training_example("q", "three"),
         ...                                       chat.training_example("q", "two beeps")])
-        >>> chat.tokenizer.decode(ids[0][chat.answer_content(ids, plen)[0]]).strip()
+        >>> chat.tokenizer.decode(ids[0][chat.answer_content(ids, plen)[0]])
         'three'
+        >>> chat.tokenizer.decode(ids[1][chat.answer_content(ids, plen)[1]])
+        'two beeps'
         """
-        answer = answer_mask(ids, prompt_lengths)
-        header_end = (ids == self.ids["end_header"]) & answer
-        eot = (ids == self.eot_id) & answer
-        after_header = (header_end.cumsum(1) > 0) & ~header_end
-        return after_header & (eot.cumsum(1) == 0)
+        # The header ends with "\n\n" tokens: they are as easy as the header itself, and counting
+        # them made a model that never got an answer right score about 0.5.
+        starts = prompt_lengths.to(ids.device) + self.answer_header_length
+        content = torch.arange(ids.shape[1], device=ids.device)[None, :] >= starts[:, None]
+        eot = (ids == self.eot_id) & content
+        return content & (eot.cumsum(1) == 0)
+
+    @property
+    def answer_header_length(self):
+        """Tokens of the assistant header that opens the answer side (``...<|end_header_id|>\\n\\n``)."""
+        messages = self._messages("?")
+        with_header = self._encode(self.render(messages, add_generation_prompt=True))
+        return len(with_header) - len(self._encode(self.render(messages)))
 
     def render(self, messages, add_generation_prompt=False):
         """Chat text for ``[(role, content), ...]``, as DIFFA's ``build_chat_prompt``.

@@ -1,0 +1,516 @@
+"""One command that runs the whole DIFFA-2 curriculum on a generated corpus and shows it learn.
+
+::
+
+    python -m speechbrain_diffa.demo --output results/demo       # ~20 minutes on 2 CPU cores
+
+What it does, in order (each step is skipped when its output already exists, so a rerun resumes):
+
+1. generates the listening corpus (:mod:`speechbrain_diffa.synthetic`) and its held-out test in
+   the MMAU test-mini format;
+2. pretrains the two stand-ins the curriculum freezes: a tiny Whisper-shaped encoder (character
+   CTC on the stage-1 captions and transcripts) and a tiny LLaDA (masked-diffusion LM on the
+   corpus text and chat-rendered training questions: it knows the words and the chat layout), saved
+   in the releases' folder layouts;
+3. runs stages 1 to 4 through the real recipe (``recipes/DIFFA2/train.py`` with the full-scale
+   stage YAMLs, sized down by command-line overrides only);
+4. exports each stage's model, scores it on the held-out test with the MMAU scorer
+   (:mod:`speechbrain_diffa.evaluation`), and measures the stage-4 preference margin;
+5. answers one test clip through the inference interface (reference and fast decoding);
+6. prints the table and writes it to ``demo_summary.json``.
+
+The held-out test clips are generated from their own seed stream and checked disjoint from
+training (:func:`speechbrain_diffa.synthetic.corpus.check_disjoint`); no step trains on them.
+
+Authors
+ * speechbrain_diffa contributors 2026
+"""
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+STAGES = (
+    (1, "stage1_semantic"),
+    (2, "stage2_acoustic"),
+    (3, "stage3_sft"),
+    (4, "stage4_vrpo"),
+)
+TASKS = ("sound", "music", "speech")
+SUMMARY_FILE = "demo_summary.json"
+
+
+# One question type per task. Trained together, the tiny model learns to use the audio one
+# question type after another (pitch after ~500 steps, speaker gender after ~900); twelve types
+# would take far longer than the demo's budget (see the README's demo section).
+DEMO_QUESTION_TYPES = ("pitch_level", "tempo", "speaker_gender")
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sizes and schedules of one demo run (:data:`FULL` is the README's; :data:`QUICK` the test's).
+
+    Attributes
+    ----------
+    num_train, num_valid, num_test : int
+        Corpus clips per split.
+    whisper_steps, llada_steps : int
+        Stand-in pretraining steps.
+    llada_chats : int
+        Training questions rendered as chats (answers included) in the LLaDA stand-in's text.
+    epochs : tuple of int
+        Epochs of stages 1-4.
+    lrs : tuple of float
+        Peak learning rates of stages 1-4 (tiny models take far larger ones than the 8B model).
+    batch_size : int
+        Batch of stages 1-3 (stage 4 uses half: each item is a chosen/rejected pair).
+    question_types : tuple of str
+        Question types of the corpus (None: all twelve).
+    decay_steps : int
+        Steps over which the LR would decay to 0; the demo's stages are far shorter, so the LR
+        stays near its peak (the tiny model learns to use the audio only after a few hundred
+        steps at a high LR).
+    preference_items : int
+        Preference pairs stage 4 trains on (a subset of ``pref_train.json``).
+    margin_items : int
+        Validation pairs the preference margin is measured on.
+    eval_batch : int
+        Test items decoded at once.
+    """
+
+    num_train: int = 3000
+    num_valid: int = 150
+    num_test: int = 300
+    whisper_steps: int = 400
+    llada_steps: int = 400
+    llada_chats: int = 2000
+    epochs: tuple = (1, 1, 10, 1)
+    lrs: tuple = (2e-3, 2e-3, 3e-3, 2e-4)
+    batch_size: int = 16
+    question_types: tuple = DEMO_QUESTION_TYPES
+    decay_steps: int = 5000
+    preference_items: int = 512
+    margin_items: int = 64
+    eval_batch: int = 32
+
+
+FULL = DemoSettings()
+QUICK = DemoSettings(
+    num_train=45,
+    num_valid=9,
+    num_test=12,
+    whisper_steps=10,
+    llada_steps=10,
+    llada_chats=50,
+    epochs=(1, 1, 1, 1),
+    batch_size=8,
+    preference_items=8,
+    margin_items=4,
+    eval_batch=12,
+)
+
+
+def recipe_folder():
+    """``recipes/DIFFA2`` of this checkout (the demo runs the real recipe, not a copy).
+
+    Example
+    -------
+    >>> os.path.isfile(os.path.join(recipe_folder(), "train.py"))
+    True
+    """
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    folder = os.path.join(here, "recipes", "DIFFA2")
+    if not os.path.isfile(os.path.join(folder, "train.py")):
+        raise FileNotFoundError(
+            f"The DIFFA-2 recipe is not at {folder}: the demo needs a checkout of the repository "
+            "(pip install -e .), not only the installed package"
+        )
+    return folder
+
+
+def _log(message):
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def build_data(folder, settings, seed):
+    """Generate the corpus into ``folder`` (skipped when ``corpus_info.json`` is there)."""
+    from speechbrain_diffa.synthetic import build_corpus
+
+    if os.path.isfile(os.path.join(folder, "corpus_info.json")):
+        _log(f"corpus: reusing {folder}")
+        return
+    _log(f"corpus: generating {settings.num_train}/{settings.num_valid}/{settings.num_test} clips into {folder}")
+    build_corpus(folder, seed, settings.num_train, settings.num_valid, settings.num_test,
+                 question_types=settings.question_types, progress=True)  # fmt: skip
+
+
+def build_standins(data, models, settings, seed):
+    """Pretrain the Whisper and LLaDA stand-ins into ``models/{whisper,llada}`` (skipped when there).
+
+    Returns
+    -------
+    dict
+        ``whisper`` and ``llada`` folders, and the seconds each took.
+    """
+    from speechbrain_diffa.dataio import load_audio
+    from speechbrain_diffa.manifests import read_manifest
+    from speechbrain_diffa.standins import pretrain_llada_standin, pretrain_whisper_standin
+
+    paths = {"whisper": os.path.join(models, "whisper"), "llada": os.path.join(models, "llada")}
+    seconds = {}
+    if not os.path.isfile(os.path.join(paths["whisper"], "config.json")):
+        records = read_manifest(os.path.join(data, "stage1_asr_train.json"))
+        waveforms = [load_audio(r["audio_filepath"].replace("{data_root}", data)) for r in records]
+        _log(f"Whisper stand-in: {settings.whisper_steps} CTC steps on {len(records)} clips")
+        start = time.time()
+        pretrain_whisper_standin(paths["whisper"], waveforms, [r["target"] for r in records],
+                                 steps=settings.whisper_steps, window_seconds=4, seed=seed)  # fmt: skip
+        seconds["whisper"] = round(time.time() - start, 1)
+    if not os.path.isfile(os.path.join(paths["llada"], "config.json")):
+        with open(os.path.join(data, "corpus_text.txt"), encoding="utf-8") as f:
+            texts = [line for line in f.read().splitlines() if line.strip()]
+        texts += chat_texts(os.path.join(data, "sft_train.json"), texts, settings.llada_chats)
+        _log(f"LLaDA stand-in: {settings.llada_steps} masked-diffusion steps on {len(texts)} lines of corpus text and chats")
+        start = time.time()
+        pretrain_llada_standin(paths["llada"], texts, steps=settings.llada_steps, seed=seed)
+        seconds["llada"] = round(time.time() - start, 1)
+    return {**paths, "seconds": seconds}
+
+
+def chat_texts(manifest, vocabulary_texts, count):
+    """The first ``count`` training records rendered as DIFFA-2 chats (special tokens as text).
+
+    An LLM that has seen the chat layout and the answers' words answers in the right format from
+    the first step of the curriculum; the audio then decides which answer.
+    """
+    from speechbrain_diffa.chat import ChatLayout
+    from speechbrain_diffa.manifests import read_manifest
+    from speechbrain_diffa.tiny import make_tiny_tokenizer
+
+    chat = ChatLayout(make_tiny_tokenizer(texts=vocabulary_texts))
+    records = read_manifest(manifest)[:count]
+    return [chat.tokenizer.decode(chat.training_example(r["input"], r["target"]).ids) for r in records]
+
+
+def _model_sizes(standins):
+    """Recipe overrides for the stand-ins' widths, read from their configs."""
+    with open(os.path.join(standins["whisper"], "config.json"), encoding="utf-8") as f:
+        whisper = json.load(f)
+    with open(os.path.join(standins["llada"], "config.json"), encoding="utf-8") as f:
+        llada = json.load(f)
+    return {
+        "whisper_taps": list(range(1, whisper["encoder_layers"] + 1)),
+        "encoder_dim": whisper["d_model"],
+        "encoder_heads": whisper["encoder_attention_heads"],
+        "llm_dim": llada["d_model"],
+        "llm_dtype": "float32",
+        "acoustic_queries": 8,
+        "acoustic_ffn": 4 * whisper["d_model"],
+    }
+
+
+def stage_overrides(stage, data, standins, output, previous, settings, seed, sizes=None):
+    """Command-line overrides that run a full-scale stage YAML on the demo's models and data.
+
+    Example
+    -------
+    >>> tiny = {"whisper": "w", "llada": "l"}
+    >>> sizes = {"whisper_taps": [1, 2], "encoder_dim": 64}
+    >>> o = stage_overrides(3, "data", tiny, "out/s3", "out/s2", QUICK, 0, sizes=sizes)
+    >>> o["previous_stage"], o["replay_manifest"], o["number_of_epochs"], o["valid_manifest"]
+    ('out/s2', 'data/stage1_asr_train.json', 1, '')
+    """
+    overrides = {
+        "seed": seed,
+        "data_folder": data,
+        "output_folder": output,
+        "whisper_path": standins["whisper"],
+        "llm_path": standins["llada"],
+        "number_of_epochs": settings.epochs[stage - 1],
+        "batch_size": settings.batch_size if stage < 4 else max(1, settings.batch_size // 2),
+        "lr": settings.lrs[stage - 1],
+        "warmup_steps": 20,
+        "decay_steps": settings.decay_steps,
+        "weight_decay": 0.01,
+        "precision": "fp32",
+        "eval_precision": "fp32",
+        "num_workers": 0,
+        "use_tensorboard": False,
+        "ckpt_interval_minutes": 0,
+        "valid_manifest": "",  # the held-out harness run below is the evaluation
+        **(sizes or _model_sizes(standins)),
+    }
+    if stage == 1:
+        overrides["train_manifest"] = os.path.join(data, "stage1_asr_train.json")
+    if stage in (2, 3):
+        overrides["replay_manifest"] = os.path.join(data, "stage1_asr_train.json")
+    if stage in (3, 4):
+        overrides["train_manifest"] = os.path.join(output, f"stage{stage}_train.json")  # write_stage_manifest
+    if previous:
+        overrides["previous_stage"] = previous
+    return overrides
+
+
+def _as_argument(key, value):
+    """``--key=value`` as SpeechBrain's parser reads it (lists and dicts in YAML flow style)."""
+    return f"--{key}={json.dumps(value) if isinstance(value, (list, tuple, dict)) else value}"
+
+
+def write_stage_manifest(stage, data, output, settings):
+    """The training manifest of stages 3 and 4, written into the stage's folder.
+
+    Stage 3 fine-tunes on the multiple-choice questions only (the benchmark's format; with the
+    open questions mixed in, the tiny model took several times as many steps to use the audio);
+    stage 4 on the first ``settings.preference_items`` pairs (it is the slowest per item).
+    """
+    from speechbrain_diffa.manifests import read_manifest, write_manifest
+
+    if stage == 3:
+        records = [r for r in read_manifest(os.path.join(data, "sft_train.json")) if r["id"].endswith("-mcq")]
+    else:
+        records = read_manifest(os.path.join(data, "pref_train.json"))[: settings.preference_items]
+    path = os.path.join(output, f"stage{stage}_train.json")
+    write_manifest(records, path)
+    return path
+
+
+def run_stage(stage, name, overrides, output):
+    """Run ``train.py hparams/<name>.yaml`` in a subprocess, its progress shown; raise if it fails."""
+    recipe = recipe_folder()
+    command = [sys.executable, "train.py", os.path.join("hparams", f"{name}.yaml")]
+    command += [_as_argument(k, v) for k, v in overrides.items()]
+    _log(f"stage {stage}: python train.py hparams/{name}.yaml (+{len(overrides)} overrides, log in {output})")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    result = subprocess.run(command, cwd=recipe, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"Stage {stage} failed (exit {result.returncode}); see {output}/log.txt. Command: {command}")
+
+
+def evaluate_stage(stage_folder, data, eval_folder, settings, standins):
+    """Export a stage's model, score it on the held-out test; returns (report, model folder)."""
+    from speechbrain_diffa.evaluation.benchmarks import check_complete, prepare
+    from speechbrain_diffa.evaluation.runner import load_answerer, run_benchmark
+    from speechbrain_diffa.export import export_recipe
+
+    model_folder = os.path.join(eval_folder, "model")
+    export_recipe(stage_folder, model_folder, example=_first_test_clip(data))
+    prepared = prepare("mmau", data)
+    check_complete(prepared)
+    answerer = load_answerer(model_folder)
+    report = run_benchmark(prepared, answerer, os.path.join(eval_folder, "mmau"), batch_size=settings.eval_batch,
+                           progress=False)  # fmt: skip
+    return report, model_folder
+
+
+def _first_test_clip(data):
+    folder = os.path.join(data, "test-mini-audios")
+    return os.path.join(folder, sorted(os.listdir(folder))[0])
+
+
+def task_accuracies(report):
+    """``{"overall": %, "sound": %, "music": %, "speech": %}`` from a harness report."""
+    groups = report.get("per_category", {}).get("task", {})
+    found = {task: groups[task]["accuracy"] for task in TASKS if task in groups}
+    return {"overall": report["overall"], **found}
+
+
+@torch.no_grad()
+def preference_margin(model, data, count, seed=0, batch_size=8):
+    """Mean ELBO(chosen) - ELBO(rejected) over the first ``count`` validation pairs (nats).
+
+    Both answers of a pair are scored with the same Monte-Carlo masks (one generator seed per
+    pair), so the margin measures the model and not the draw.
+    """
+    from speechbrain_diffa.dataio import batch_waveforms, load_audio
+    from speechbrain_diffa.manifests import read_manifest
+
+    model.eval()
+    chat, margins = model.chat, []
+    records = read_manifest(os.path.join(data, "pref_valid.json"))[:count]
+    for start in range(0, len(records), batch_size):
+        batch = records[start : start + batch_size]
+        wavs, lens = batch_waveforms([load_audio(r["audio_filepath"].replace("{data_root}", data)) for r in batch])
+        elbos = []
+        for side in ("chosen", "rejected"):
+            ids, prompt_lengths, splice_at = chat.collate_training([chat.training_example(r["input"], r[side]) for r in batch])
+            generator = torch.Generator().manual_seed(seed + start)
+            elbos.append(model.elbo(wavs, lens, ids, prompt_lengths, splice_at, num_samples=8, generator=generator))
+        margins += (elbos[0] - elbos[1]).tolist()
+    return sum(margins) / len(margins)
+
+
+def answer_example(answerer, data, repeats=3):
+    """Answer the first test question with the reference and the fast decoding; time both (batch 1)."""
+    from speechbrain_diffa.evaluation.benchmarks import prepare
+    from speechbrain_diffa.evaluation.prompts import MMAU_PROMPT, build_prompt
+
+    item = prepare("mmau", data).items[0]
+
+    prompt = build_prompt(MMAU_PROMPT, item.question, item.choices)
+    timings = {}
+    for label, options in (("reference", {}), ("fast", FAST_DECODING)):
+        answerer.answer_file(item.audio, prompt, **options)  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            answer = answerer.answer_file(item.audio, prompt, **options)
+        timings[label] = {"seconds_per_answer": round((time.perf_counter() - start) / repeats, 4), "answer": answer}
+    return {"audio": item.audio, "question": item.question, "choices": item.choices, "truth": item.answer, **timings}
+
+
+# Fast decoding for the example: confident tokens committed together (threshold), dual KV cache, EOS stop.
+FAST_DECODING = {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}
+# The decoders compared on the whole held-out test with the final model (reference = no option).
+DECODERS = {
+    "reference": {},
+    "threshold 0.9 + dual cache + eos stop": FAST_DECODING,
+    "factor 1.0 + dual cache + eos stop": {"factor": 1.0, "cache": "dual", "eos_early_stop": True},
+    "dual cache": {"cache": "dual"},
+    "eos stop": {"eos_early_stop": True},
+}
+
+
+def compare_decoders(answerer, data, folder, batch_size):
+    """Score the held-out test with each of :data:`DECODERS`: accuracy, agreement with the
+    reference answers, and wall time (this machine, one process, batches of ``batch_size``)."""
+    from speechbrain_diffa.evaluation.benchmarks import prepare
+    from speechbrain_diffa.evaluation.runner import collect_predictions, run_benchmark, run_settings
+
+    prepared = prepare("mmau", data)
+    results, answers = {}, {}
+    for label, options in DECODERS.items():
+        out = os.path.join(folder, label.replace(" ", "_").replace("+", "").replace(".", ""))
+        start = time.perf_counter()
+        report = run_benchmark(prepared, answerer, out, batch_size=batch_size, decoding=options, progress=False)
+        seconds = time.perf_counter() - start
+        answers[label] = collect_predictions(out, run_settings(prepared, answerer, batch_size, decoding=options))
+        same = [answers[label][i] == answers["reference"][i] for i in answers["reference"]]
+        results[label] = {"options": options, "accuracy": report["overall"],
+                          "same_answer_as_reference": round(100 * sum(same) / len(same), 1),
+                          "seconds": round(seconds, 2)}  # fmt: skip
+    return results
+
+
+def format_table(summary):
+    """The per-stage accuracy table (Markdown) of a summary.
+
+    Example
+    -------
+    >>> s = {"chance": {"overall": 43.1, "sound": 41.7, "music": 50.0, "speech": 37.5},
+    ...      "stages": {"3": {"accuracy": {"overall": 80.0, "sound": 75.0, "music": 90.0, "speech": 70.0},
+    ...                       "train_seconds": 60.0}}}
+    >>> print(format_table(s).splitlines()[2])
+    | chance | 43.1 | 41.7 | 50.0 | 37.5 | | |
+    """
+    rows = ["| model | overall | sound | music | speech | preference margin | train s |", "|---|---|---|---|---|---|---|"]
+    chance = summary["chance"]
+    rows.append(f"| chance | {chance['overall']:.1f} | " + " | ".join(f"{chance[t]:.1f}" for t in TASKS) + " | | |")
+    for stage, result in sorted(summary["stages"].items()):
+        acc = result["accuracy"]
+        margin = result.get("preference_margin")
+        cells = [f"{acc.get(k, float('nan')):.1f}" for k in ("overall",) + TASKS]
+        seconds = result.get("train_seconds")
+        cells += ["" if margin is None else f"{margin:+.2f}", "" if seconds is None else f"{seconds:.0f}"]
+        rows.append(f"| stage {stage} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def format_decoding_table(decoding):
+    """The decoder comparison (Markdown).
+
+    Example
+    -------
+    >>> d = {"reference": {"accuracy": 90.0, "same_answer_as_reference": 100.0, "seconds": 10.0}}
+    >>> print(format_decoding_table(d).splitlines()[2])
+    | reference | 90.0 | 100.0 | 10.0 | 1.0x |
+    """
+    rows = ["| decoder (final model, held-out test) | accuracy | same answer as reference % | seconds | speed-up |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    reference = decoding["reference"]["seconds"]
+    for label, r in decoding.items():
+        speedup = reference / r["seconds"] if r["seconds"] else float("nan")
+        rows.append(f"| {label} | {r['accuracy']:.1f} | {r['same_answer_as_reference']:.1f} | {r['seconds']:.1f} | {speedup:.1f}x |")
+    return "\n".join(rows)
+
+
+def chance_levels(data):
+    """Chance accuracy (%) overall and per task of the held-out test, from ``corpus_info.json``."""
+    with open(os.path.join(data, "corpus_info.json"), encoding="utf-8") as f:
+        chance = json.load(f)["test_chance"]
+    return {k: round(100 * v, 1) for k, v in chance.items()}
+
+
+def run_demo(output, settings=FULL, seed=0):
+    """Everything above, in order; returns the summary (also written to ``demo_summary.json``)."""
+    started = time.time()
+    data, models = os.path.join(output, "data"), os.path.join(output, "models")
+    build_data(data, settings, seed)
+    standins = build_standins(data, models, settings, seed)
+    summary = {"settings": asdict(settings), "seed": seed, "chance": chance_levels(data), "stages": {},
+               "standin_seconds": standins.pop("seconds")}  # fmt: skip
+    previous = ""
+    for stage, name in STAGES:
+        stage_folder = os.path.join(output, name)
+        if stage in (3, 4):
+            write_stage_manifest(stage, data, stage_folder, settings)
+        train_seconds = None  # unknown when an earlier run trained it
+        if not os.path.isfile(os.path.join(stage_folder, "diffa2_trained.ckpt")):
+            start = time.time()
+            overrides = stage_overrides(stage, data, standins, stage_folder, previous, settings, seed)
+            run_stage(stage, name, overrides, stage_folder)
+            train_seconds = round(time.time() - start, 1)
+        _log(f"stage {stage}: scoring on the held-out test")
+        report, model_folder = evaluate_stage(stage_folder, data, os.path.join(output, "eval", name), settings, standins)
+        result = {"accuracy": task_accuracies(report), "train_seconds": train_seconds}
+        if stage >= 3:
+            from speechbrain_diffa.evaluation.runner import load_answerer
+
+            answerer = load_answerer(model_folder)
+            result["preference_margin"] = round(preference_margin(answerer.model, data, settings.margin_items, seed), 3)
+            if stage == 4:
+                summary["example"] = answer_example(answerer, data)
+                _log("decoding: the held-out test with the reference and the fast decoders")
+                summary["decoding"] = compare_decoders(answerer, data, os.path.join(output, "eval", "decoding"),
+                                                       settings.eval_batch)  # fmt: skip
+        summary["stages"][str(stage)] = result
+        _log(f"stage {stage}: held-out accuracy {result['accuracy']}")
+        previous = stage_folder
+    summary["seconds"] = round(time.time() - started, 1)
+    with open(os.path.join(output, SUMMARY_FILE), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1)
+    return summary
+
+
+def main(argv=None):
+    """``python -m speechbrain_diffa.demo [--output DIR] [--seed N] [--quick]``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default="results/demo", help="folder for data, models, stages, summary")
+    parser.add_argument("--seed", type=int, default=0, help="corpus, stand-ins and training seed")
+    parser.add_argument("--quick", action="store_true", help="a few items and steps (checks the plumbing, learns nothing)")
+    args = parser.parse_args(argv)
+    progress = logging.getLogger("speechbrain_diffa.standins")  # stand-in losses every 50 steps
+    progress.setLevel(logging.INFO)
+    progress.addHandler(logging.StreamHandler(sys.stdout))
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    summary = run_demo(args.output, QUICK if args.quick else FULL, args.seed)
+    print()
+    print(format_table(summary))
+    example = summary.get("example")
+    if example:
+        print(f"\nExample: {example['question']} {example['choices']} (truth: {example['truth']})")
+        for label in ("reference", "fast"):
+            print(f"  {label:9s} decoding: {example[label]['answer']!r} in {example[label]['seconds_per_answer'] * 1000:.0f} ms")
+    if summary.get("decoding"):
+        print("\n" + format_decoding_table(summary["decoding"]))
+    print(f"\nTotal {summary['seconds'] / 60:.1f} min; summary in {os.path.join(args.output, SUMMARY_FILE)}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
