@@ -50,7 +50,7 @@ SUMMARY_FILE = "demo_summary.json"
 # One question type per task. Trained together, the tiny model learns to use the audio one
 # question type after another (pitch after ~500 steps, speaker gender after ~900); twelve types
 # would take far longer than the demo's budget (see the README's demo section).
-DEMO_QUESTION_TYPES = ("tone_or_noise", "tempo", "speaking_rate")
+DEMO_QUESTION_TYPES = ("pitch_level", "tempo", "speaker_gender")
 
 
 @dataclass(frozen=True)
