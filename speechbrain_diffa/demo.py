@@ -293,7 +293,7 @@ def run_stage(stage, name, overrides, output):
         raise RuntimeError(f"Stage {stage} failed (exit {result.returncode}); see {output}/log.txt. Command: {command}")
 
 
-def evaluate_stage(stage_folder, data, eval_folder, settings, standins):
+def evaluate_stage(stage_folder, data, eval_folder, settings):
     """Export a stage's model, score it on the held-out test; returns (report, model folder)."""
     from speechbrain_diffa.evaluation.benchmarks import check_complete, prepare
     from speechbrain_diffa.evaluation.runner import load_answerer, run_benchmark
@@ -466,7 +466,7 @@ def run_demo(output, settings=FULL, seed=0):
             run_stage(stage, name, overrides, stage_folder)
             train_seconds = round(time.time() - start, 1)
         _log(f"stage {stage}: scoring on the held-out test")
-        report, model_folder = evaluate_stage(stage_folder, data, os.path.join(output, "eval", name), settings, standins)
+        report, model_folder = evaluate_stage(stage_folder, data, os.path.join(output, "eval", name), settings)
         result = {"accuracy": task_accuracies(report), "train_seconds": train_seconds}
         if stage >= 3:
             from speechbrain_diffa.evaluation.runner import load_answerer
