@@ -15,6 +15,7 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import List
@@ -167,7 +168,7 @@ class ChatLayout:
         eot = (ids == self.eot_id) & content
         return content & (eot.cumsum(1) == 0)
 
-    @property
+    @functools.cached_property
     def answer_header_length(self):
         """Tokens of the assistant header that opens the answer side (``...<|end_header_id|>\\n\\n``)."""
         messages = self._messages("?")

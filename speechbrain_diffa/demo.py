@@ -293,20 +293,17 @@ def run_stage(stage, name, overrides, output):
         raise RuntimeError(f"Stage {stage} failed (exit {result.returncode}); see {output}/log.txt. Command: {command}")
 
 
-def evaluate_stage(stage_folder, data, eval_folder, settings):
-    """Export a stage's model, score it on the held-out test; returns (report, model folder)."""
-    from speechbrain_diffa.evaluation.benchmarks import check_complete, prepare
+def evaluate_stage(stage_folder, data, prepared, eval_folder, settings):
+    """Export a stage's model, score it on the held-out test; returns (report, loaded model)."""
     from speechbrain_diffa.evaluation.runner import load_answerer, run_benchmark
     from speechbrain_diffa.export import export_recipe
 
     model_folder = os.path.join(eval_folder, "model")
     export_recipe(stage_folder, model_folder, example=_first_test_clip(data))
-    prepared = prepare("mmau", data)
-    check_complete(prepared)
     answerer = load_answerer(model_folder)
     report = run_benchmark(prepared, answerer, os.path.join(eval_folder, "mmau"), batch_size=settings.eval_batch,
                            progress=False)  # fmt: skip
-    return report, model_folder
+    return report, answerer
 
 
 def _first_test_clip(data):
@@ -325,8 +322,8 @@ def task_accuracies(report):
 def preference_margin(model, data, count, seed=0, batch_size=8):
     """Mean ELBO(chosen) - ELBO(rejected) over the first ``count`` validation pairs (nats).
 
-    Both answers of a pair are scored with the same Monte-Carlo masks (one generator seed per
-    pair), so the margin measures the model and not the draw.
+    Each batch draws its Monte-Carlo masks from a generator seeded by its position, so every
+    model (stage 3, stage 4) is scored on the same draws and the margins compare models, not draws.
     """
     from speechbrain_diffa.dataio import batch_waveforms, load_audio
     from speechbrain_diffa.manifests import read_manifest
@@ -346,12 +343,11 @@ def preference_margin(model, data, count, seed=0, batch_size=8):
     return sum(margins) / len(margins)
 
 
-def answer_example(answerer, data, repeats=3):
+def answer_example(answerer, prepared, repeats=3):
     """Answer the first test question with the reference and the fast decoding; time both (batch 1)."""
-    from speechbrain_diffa.evaluation.benchmarks import prepare
     from speechbrain_diffa.evaluation.prompts import MMAU_PROMPT, build_prompt
 
-    item = prepare("mmau", data).items[0]
+    item = prepared.items[0]
 
     prompt = build_prompt(MMAU_PROMPT, item.question, item.choices)
     timings = {}
@@ -376,13 +372,11 @@ DECODERS = {
 }
 
 
-def compare_decoders(answerer, data, folder, batch_size):
+def compare_decoders(answerer, prepared, folder, batch_size):
     """Score the held-out test with each of :data:`DECODERS`: accuracy, agreement with the
     reference answers, and wall time (this machine, one process, batches of ``batch_size``)."""
-    from speechbrain_diffa.evaluation.benchmarks import prepare
     from speechbrain_diffa.evaluation.runner import collect_predictions, run_benchmark, run_settings
 
-    prepared = prepare("mmau", data)
     results, answers = {}, {}
     for label, options in DECODERS.items():
         out = os.path.join(folder, label.replace(" ", "_").replace("+", "").replace(".", ""))
@@ -448,12 +442,16 @@ def chance_levels(data):
 
 def run_demo(output, settings=FULL, seed=0):
     """Everything above, in order; returns the summary (also written to ``demo_summary.json``)."""
+    from speechbrain_diffa.evaluation.benchmarks import check_complete, prepare
+
     started = time.time()
     data, models = os.path.join(output, "data"), os.path.join(output, "models")
     build_data(data, settings, seed)
     standins = build_standins(data, models, settings, seed)
     summary = {"settings": asdict(settings), "seed": seed, "chance": chance_levels(data), "stages": {},
                "standin_seconds": standins.pop("seconds")}  # fmt: skip
+    prepared = prepare("mmau", data)  # the held-out test, read and checked once
+    check_complete(prepared)
     previous = ""
     for stage, name in STAGES:
         stage_folder = os.path.join(output, name)
@@ -466,17 +464,14 @@ def run_demo(output, settings=FULL, seed=0):
             run_stage(stage, name, overrides, stage_folder)
             train_seconds = round(time.time() - start, 1)
         _log(f"stage {stage}: scoring on the held-out test")
-        report, model_folder = evaluate_stage(stage_folder, data, os.path.join(output, "eval", name), settings)
+        report, answerer = evaluate_stage(stage_folder, data, prepared, os.path.join(output, "eval", name), settings)
         result = {"accuracy": task_accuracies(report), "train_seconds": train_seconds}
         if stage >= 3:
-            from speechbrain_diffa.evaluation.runner import load_answerer
-
-            answerer = load_answerer(model_folder)
             result["preference_margin"] = round(preference_margin(answerer.model, data, settings.margin_items, seed), 3)
             if stage == 4:
-                summary["example"] = answer_example(answerer, data)
+                summary["example"] = answer_example(answerer, prepared)
                 _log("decoding: the held-out test with the reference and the fast decoders")
-                summary["decoding"] = compare_decoders(answerer, data, os.path.join(output, "eval", "decoding"),
+                summary["decoding"] = compare_decoders(answerer, prepared, os.path.join(output, "eval", "decoding"),
                                                        settings.eval_batch)  # fmt: skip
         summary["stages"][str(stage)] = result
         _log(f"stage {stage}: held-out accuracy {result['accuracy']}")
@@ -497,7 +492,6 @@ def main(argv=None):
     progress = logging.getLogger("speechbrain_diffa.standins")  # stand-in losses every 50 steps
     progress.setLevel(logging.INFO)
     progress.addHandler(logging.StreamHandler(sys.stdout))
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     summary = run_demo(args.output, QUICK if args.quick else FULL, args.seed)
     print()
     print(format_table(summary))
