@@ -40,7 +40,8 @@ TEMPO_NOTE_SECONDS = {"fast": (0.11, 0.15), "slow": (0.35, 0.45)}
 VOICE_VARIANTS = {"man": ("m1", "m2", "m3", "m4"), "woman": ("f1", "f2", "f3", "f4")}
 VOICE_PITCH = {"man": (20, 45), "woman": (55, 85)}
 RATE_WPM = {"fast": (220, 260), "slow": (110, 135)}
-MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11, 12, 14, 16)  # semitones, two octaves' worth of degrees
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)  # semitones of one octave's degrees
+SLOW_MELODY_NOTES = 5  # a slow melody's notes; a fast one fits more into the same length
 
 
 class BalancedDraws:
@@ -243,13 +244,25 @@ def _event(kind, rng):
 
 
 def _melody(props, rng):
-    """Five consecutive major-scale notes going up or down, fast or slow."""
-    start = int(rng.integers(0, len(MAJOR_SCALE) - 4))
+    """Consecutive major-scale notes going up or down: five slow ones, or as many fast ones as fit.
+
+    Both tempos last the same (five slow notes' worth, 1.75-2.25 s), so tempo is heard in the note
+    rate, not given away by the clip's length.
+    """
+    seconds = SLOW_MELODY_NOTES * rng.uniform(*TEMPO_NOTE_SECONDS["slow"])
+    note_seconds = rng.uniform(*TEMPO_NOTE_SECONDS[props["tempo"]])
+    count = max(SLOW_MELODY_NOTES, round(seconds / note_seconds))
+    start = int(rng.integers(0, len(MAJOR_SCALE)))
     root = int(rng.integers(57, 70))
-    notes = [root + MAJOR_SCALE[start + i] for i in range(5)]
+    notes = [root + _scale_semitones(start + i) - _scale_semitones(start) for i in range(count)]
     if props["direction"] == "falling":
         notes = notes[::-1]
-    return sounds.melody(notes, rng.uniform(*TEMPO_NOTE_SECONDS[props["tempo"]]))
+    return sounds.melody(notes, seconds / count)
+
+
+def _scale_semitones(degree):
+    """Semitones above the tonic of a major-scale degree (degree 7 is the octave)."""
+    return 12 * (degree // len(MAJOR_SCALE)) + MAJOR_SCALE[degree % len(MAJOR_SCALE)]
 
 
 def _chord(props, rng):

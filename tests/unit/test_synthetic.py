@@ -182,10 +182,18 @@ def test_melody_pitch_track_follows_its_direction(direction):
     assert np.all(steps > 0) if direction == "rising" else np.all(steps < 0), track
 
 
-def test_tempo_and_speaking_rate_change_duration():
-    fast = _render("melody", {"direction": "rising", "tempo": "fast"})
-    slow = _render("melody", {"direction": "rising", "tempo": "slow"})
-    assert len(slow) > 2 * len(fast)
+def _note_changes(wave, frame=0.04):
+    frames = [wave[i : i + int(frame * SR)] for i in range(0, len(wave) - int(frame * SR), int(frame * SR))]
+    track = np.array([_dominant_hz(f) for f in frames])
+    return int(np.sum(np.abs(np.diff(track)) > 0.03 * track[1:]))
+
+
+def test_tempo_is_the_note_rate_not_the_length_and_speaking_rate_changes_duration():
+    for seed in range(3):
+        fast = _render("melody", {"direction": "rising", "tempo": "fast"}, seed=seed)
+        slow = _render("melody", {"direction": "rising", "tempo": "slow"}, seed=seed)
+        assert 0.75 < len(fast) / len(slow) < 1.35  # the length does not give the tempo away
+        assert _note_changes(fast) >= 2 * _note_changes(slow) >= 2 * 3
     text = {"gender": "man", "kind": "digits", "number": "four", "text": "four one two"}
     assert len(_render("speech", dict(text, rate="slow"))) > 1.4 * len(_render("speech", dict(text, rate="fast")))
 
