@@ -9,7 +9,8 @@ as it does the real models:
   (its own byte-level BPE tokenizer with LLaDA's special tokens), saved like
   ``GSAI-ML/LLaDA-8B-Instruct`` (config + safetensors + tokenizer).
 - :func:`pretrain_whisper_standin`: a tiny Whisper encoder trained with a character CTC head to
-  transcribe (or caption) clips, saved like ``openai/whisper-*``.
+  transcribe (or caption) clips, and optionally to tag each clip (speaker gender, pitch, tempo...)
+  the way Whisper identifies a clip's language, saved like ``openai/whisper-*``.
 
 Authors
  * speechbrain_diffa contributors 2026
@@ -99,9 +100,30 @@ def pretrain_llada_standin(
 
 
 def pretrain_whisper_standin(
-    path, waveforms, texts, steps=300, batch_size=8, lr=2e-3, d_model=64, layers=4, heads=4, window_seconds=30, seed=0
+    path,
+    waveforms,
+    texts,
+    steps=300,
+    batch_size=8,
+    lr=2e-3,
+    d_model=64,
+    layers=4,
+    heads=4,
+    window_seconds=30,
+    seed=0,
+    tags=None,
+    tag_weight=1.0,
 ):
-    """Train a tiny Whisper encoder (character CTC) on clips and save it in the HF Whisper layout.
+    """Train a tiny Whisper encoder (character CTC, optional clip tags) and save it in the HF layout.
+
+    Whisper's features carry who speaks and how things sound prominently, not only the words:
+    it was trained on hundreds of thousands of hours, and also to name each clip's language from
+    the whole clip. A stand-in trained on transcripts alone keeps such traits only faintly: on the
+    demo corpus, pitch and speaker gender were linearly decodable from its features (92-100 %), but
+    their between-class spread was 0.05-0.5 of the within-class spread (clip length: 44), and the
+    tiny LLM learned to answer from them only after many hundred steps, one trait after another.
+    ``tags`` adds Whisper's clip-level task: one classifier per tag on the mean of the last layer,
+    which makes those traits as salient as the real encoder's (ratios 5-8).
 
     Arguments
     ---------
@@ -121,11 +143,16 @@ def pretrain_whisper_standin(
         stand-in for short clips can use a few seconds; the clips must fit in it.
     seed : int
         Initialisation and batch-order seed.
+    tags : list of dict, optional
+        Per clip, ``{tag name: value}`` (e.g. ``{"speaker_gender": "woman"}``); a clip may lack
+        some tags or have none. Each tag name gets a classifier over the values seen.
+    tag_weight : float
+        Weight of the tag cross-entropy (mean over the batch's clips) added to the CTC loss.
 
     Returns
     -------
     list of float
-        The CTC loss of every step.
+        The loss (CTC + weighted tags) of every step.
 
     Example
     -------
@@ -136,6 +163,10 @@ def pretrain_whisper_standin(
     >>> from speechbrain_diffa.whisper import WhisperEncoderTaps
     >>> WhisperEncoderTaps(path, taps=[1, 2]).output_size
     32
+    >>> losses = pretrain_whisper_standin(path, clips, ["hi", "low"], steps=2, batch_size=2, d_model=32, layers=2,
+    ...                                   window_seconds=2, tags=[{"pitch": "high"}, {}])
+    >>> len(losses)
+    2
     """
     from speechbrain_diffa.tiny import make_tiny_whisper
     from speechbrain_diffa.whisper import WhisperEncoderTaps
@@ -151,7 +182,10 @@ def pretrain_whisper_standin(
     alphabet = sorted({c for t in texts for c in t.lower()})
     head = torch.nn.Linear(d_model, len(alphabet) + 1)  # + CTC blank (index 0)
     targets = [torch.tensor([alphabet.index(c) + 1 for c in t.lower()]) for t in texts]
-    params = list(encoder.parameters()) + list(head.parameters())
+    tagger = ClipTagger(d_model, tags or [{} for _ in texts])
+    if len(tagger.labels) != len(texts):
+        raise ValueError(f"pretrain_whisper_standin: {len(tagger.labels)} tag dicts for {len(texts)} clips")
+    params = list(encoder.parameters()) + list(head.parameters()) + list(tagger.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 10)
     generator = torch.Generator().manual_seed(seed)
@@ -170,6 +204,8 @@ def pretrain_whisper_standin(
             torch.tensor([len(t) for t in labels]),
             zero_infinity=True,
         )
+        if tagger.names:
+            loss = loss + tag_weight * tagger.loss(out.last, out.lengths, pick)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -177,9 +213,58 @@ def pretrain_whisper_standin(
         schedule.step()
         losses.append(float(loss))
         if (step + 1) % 50 == 0:
-            logger.info(f"Whisper stand-in step {step + 1}/{steps}: CTC {sum(losses[-50:]) / 50:.3f}")
+            logger.info(f"Whisper stand-in step {step + 1}/{steps}: loss {sum(losses[-50:]) / 50:.3f}")
     _save_whisper_encoder(encoder, path, seed)
     return losses
+
+
+class ClipTagger(torch.nn.Module):
+    """One linear classifier per tag on the mean of an encoder's frames (clip-level labels).
+
+    Arguments
+    ---------
+    width : int
+        Encoder width.
+    tags : list of dict
+        Per clip, ``{tag name: value}``; missing tags are not scored for that clip.
+
+    Example
+    -------
+    >>> tagger = ClipTagger(8, [{"gender": "man"}, {"gender": "woman", "pitch": "low"}, {}])
+    >>> tagger.names, tagger.values["gender"]
+    (['gender', 'pitch'], ['man', 'woman'])
+    >>> loss = tagger.loss(torch.randn(2, 5, 8), torch.tensor([5, 3]), [0, 1])
+    >>> loss.shape
+    torch.Size([])
+    """
+
+    def __init__(self, width, tags):
+        super().__init__()
+        self.names = sorted({name for clip in tags for name in clip})
+        self.values = {name: sorted({clip[name] for clip in tags if name in clip}) for name in self.names}
+        self.heads = torch.nn.ModuleDict({name: torch.nn.Linear(width, len(self.values[name])) for name in self.names})
+        self.labels = [{name: self.values[name].index(value) for name, value in clip.items()} for clip in tags]
+
+    def loss(self, frames, lengths, clips):
+        """Mean tag cross-entropy of a batch.
+
+        Arguments
+        ---------
+        frames : torch.Tensor
+            ``(batch, time, width)`` encoder output.
+        lengths : torch.Tensor
+            ``(batch,)`` valid frames of each row.
+        clips : list of int
+            Which clip (index into ``tags``) each row is.
+        """
+        valid = (torch.arange(frames.shape[1], device=frames.device)[None] < lengths[:, None]).unsqueeze(-1)
+        pooled = (frames * valid).sum(1) / valid.sum(1).clamp(min=1)
+        terms = [
+            F.cross_entropy(self.heads[name](pooled[row]), torch.tensor(label, device=frames.device))
+            for row, clip in enumerate(clips)
+            for name, label in self.labels[clip].items()
+        ]
+        return torch.stack(terms).sum() / len(clips) if terms else pooled.new_zeros(())
 
 
 def _save_whisper_encoder(encoder, path, seed):
