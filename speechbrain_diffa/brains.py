@@ -74,8 +74,14 @@ class DIFFA2Brain(sb.Brain):
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
         ids, _ = batch.ids
+        prompt_lengths, splice_at, text_mask = batch.prompt_length, batch.splice_at, None
+        answer_length = getattr(self.hparams, "train_gen_length", None)
+        if answer_length is not None:  # lay the batch out as the decoder does (ChatLayout.align_answers)
+            ids, prompt_lengths, splice_at, text_mask = self.diffa_model.chat.align_answers(
+                ids, prompt_lengths, splice_at, answer_length
+            )
         return self.modules.diffa(
-            wavs, wav_lens, ids, batch.prompt_length, batch.splice_at, generator=self.noise(batch.id, stage)
+            wavs, wav_lens, ids, prompt_lengths, splice_at, generator=self.noise(batch.id, stage), text_mask=text_mask
         )
 
     def compute_objectives(self, predictions, batch, stage):

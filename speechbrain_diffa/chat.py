@@ -289,6 +289,64 @@ class ChatLayout:
         splice_at = torch.tensor([e.splice_at for e in examples])
         return ids, prompt_lengths, splice_at
 
+    def align_answers(self, ids, prompt_lengths, splice_at, answer_length=0):
+        """Re-pad a right-padded training batch the way the decoder lays out its batch.
+
+        Prompts move right (left padding: EOS, masked out of attention) so every answer starts at
+        the same column, and every answer region is the same length: at least ``answer_length``
+        (EOS padding, masked and scored as usual). With DIFFA's right padding, a row's EOS tail is
+        the batch's longest sequence minus its own prompt, so on data whose answers are all short
+        the tail's length tells which prompt (question type) a row has, and a small model learns
+        that instead of reading the question; at decoding the tail is always ``gen_length`` long.
+
+        Arguments
+        ---------
+        ids : torch.LongTensor
+            ``(batch, time)`` from :meth:`collate_training` (or SpeechBrain's EOS padding).
+        prompt_lengths, splice_at : torch.LongTensor
+            ``(batch,)``.
+        answer_length : int
+            Smallest answer region after the assistant header (the decoding ``gen_length``, which
+            counts from there); longer answers keep their length.
+
+        Returns
+        -------
+        ids : torch.LongTensor
+            ``(batch, max prompt + answer region)``.
+        prompt_lengths, splice_at : torch.LongTensor
+            Shifted: every prompt now ends at the same column.
+        text_mask : torch.LongTensor
+            ``(batch, time)``, 0 on the left padding.
+
+        Example
+        -------
+        >>> from speechbrain_diffa.tiny import make_tiny_tokenizer
+        >>> chat = ChatLayout(make_tiny_tokenizer())
+        >>> batch = chat.collate_training([chat.training_example("q", "a"), chat.training_example("a longer q", "a")])
+        >>> ids, plen, at, mask = chat.align_answers(*batch, answer_length=8)
+        >>> plen.tolist() == [int(batch[1].max())] * 2, ids.shape[1] - int(plen[0]) - chat.answer_header_length
+        (True, 8)
+        >>> mask.sum(1).tolist() == (ids.shape[1] - batch[1].max() + batch[1]).tolist()  # left padding masked
+        True
+        >>> bool((ids[0, plen[0] :][:4] == batch[0][0, batch[1][0] :][:4]).all())  # the answer moved intact
+        True
+        """
+        prompt_lengths, splice_at = prompt_lengths.to(ids.device), splice_at.to(ids.device)
+        start = int(prompt_lengths.max())
+        # A row's own text ends at its last <|eot_id|> (the answer's); what follows is batch padding.
+        columns = torch.arange(ids.shape[1], device=ids.device)[None, :]
+        ends = torch.where(ids == self.eot_id, columns + 1, 0).max(dim=1).values
+        ends = torch.where(ends > prompt_lengths, ends, ids.shape[1])
+        region = max(self.answer_header_length + int(answer_length), int((ends - prompt_lengths).max()))
+        aligned = torch.full((ids.shape[0], start + region), self.eos_id, dtype=ids.dtype, device=ids.device)
+        text_mask = torch.zeros_like(aligned)
+        for row, (length, end) in enumerate(zip(prompt_lengths.tolist(), ends.tolist())):
+            shift = start - length
+            aligned[row, shift : shift + end] = ids[row, :end]
+            text_mask[row, shift:] = 1
+        shift = start - prompt_lengths
+        return aligned, prompt_lengths + shift, splice_at + shift, text_mask
+
     def collate_prompts(self, examples):
         """Left-pad generation prompts so every answer region starts at the same column.
 

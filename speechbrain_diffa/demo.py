@@ -73,6 +73,10 @@ class DemoSettings:
         Batch of stages 1-3 (stage 4 uses half: each item is a chosen/rejected pair).
     question_types : tuple of str
         Question types of the corpus (None: all twelve).
+    train_gen_length : int
+        Stages 1-3 train on batches laid out as the scorer decodes them (answers left-aligned in
+        16-token regions): every answer here is one word, and with right padding the EOS tail's
+        length gave the question type away, so the model answered from it, not from the question.
     decay_steps : int
         Steps over which the LR would decay to 0; the demo's stages are far shorter, so the LR
         stays near its peak (the tiny model learns to use the audio only after a few hundred
@@ -96,6 +100,7 @@ class DemoSettings:
     batch_size: int = 16
     question_types: tuple = DEMO_QUESTION_TYPES
     decay_steps: int = 5000
+    train_gen_length: int = 16
     preference_items: int = 512
     margin_items: int = 64
     eval_batch: int = 32
@@ -168,10 +173,12 @@ def build_standins(data, models, settings, seed):
     if not os.path.isfile(os.path.join(paths["whisper"], "config.json")):
         records = read_manifest(os.path.join(data, "stage1_asr_train.json"))
         waveforms = [load_audio(r["audio_filepath"].replace("{data_root}", data)) for r in records]
-        _log(f"Whisper stand-in: {settings.whisper_steps} CTC steps on {len(records)} clips")
+        by_clip = clip_tags(os.path.join(data, "sft_train.json"))
+        tags = [by_clip.get(r["audio_filepath"], {}) for r in records]
+        _log(f"Whisper stand-in: {settings.whisper_steps} steps (CTC + clip tags) on {len(records)} clips")
         start = time.time()
         pretrain_whisper_standin(paths["whisper"], waveforms, [r["target"] for r in records],
-                                 steps=settings.whisper_steps, window_seconds=4, seed=seed)  # fmt: skip
+                                 steps=settings.whisper_steps, window_seconds=4, seed=seed, tags=tags)  # fmt: skip
         seconds["whisper"] = round(time.time() - start, 1)
     if not os.path.isfile(os.path.join(paths["llada"], "config.json")):
         with open(os.path.join(data, "corpus_text.txt"), encoding="utf-8") as f:
@@ -182,6 +189,39 @@ def build_standins(data, models, settings, seed):
         pretrain_llada_standin(paths["llada"], texts, steps=settings.llada_steps, seed=seed)
         seconds["llada"] = round(time.time() - start, 1)
     return {**paths, "seconds": seconds}
+
+
+def clip_tags(manifest):
+    """Each training clip's properties, read from its multiple-choice answers (the Whisper stand-in's tags).
+
+    Whisper comes to DIFFA-2 already hearing who speaks and how things sound; the stand-in learns
+    that from these tags (:func:`~speechbrain_diffa.standins.pretrain_whisper_standin`). Only the
+    training manifest is read: the held-out test stays unseen.
+
+    Returns
+    -------
+    dict
+        ``audio_filepath`` -> ``{question_type: answer}``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_diffa.manifests import write_manifest
+    >>> path = os.path.join(tempfile.mkdtemp(), "sft.json")
+    >>> write_manifest([{"id": "a-mcq", "audio_filepath": "a.wav", "input": "Q", "target": "man",
+    ...                  "question_type": "speaker_gender"},
+    ...                 {"id": "a-open", "audio_filepath": "a.wav", "input": "Q", "target": "a man",
+    ...                  "question_type": "speaker_gender"}], path)
+    >>> clip_tags(path)
+    {'a.wav': {'speaker_gender': 'man'}}
+    """
+    from speechbrain_diffa.manifests import read_manifest
+
+    tags = {}
+    for record in read_manifest(manifest):
+        if record["id"].endswith("-mcq"):
+            tags.setdefault(record["audio_filepath"], {})[record["question_type"]] = record["target"]
+    return tags
 
 
 def chat_texts(manifest, vocabulary_texts, count):
@@ -245,6 +285,7 @@ def stage_overrides(stage, data, standins, output, previous, settings, seed, siz
         "use_tensorboard": False,
         "ckpt_interval_minutes": 0,
         "valid_manifest": "",  # the held-out harness run below is the evaluation
+        **({"train_gen_length": settings.train_gen_length} if stage < 4 else {}),
         **(sizes or _model_sizes(standins)),
     }
     if stage == 1:

@@ -173,9 +173,11 @@ class DIFFA2Model(torch.nn.Module):
             with torch.no_grad():
                 params[name].copy_(value)
 
-    def forward(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None):
+    def forward(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None, text_mask=None):
         """The training objective and its accuracies (:meth:`sft_loss`); Brains call it through DDP."""
-        return self.sft_loss(wavs, wav_lens, ids, prompt_lengths, splice_at, generator=generator, t=t)
+        return self.sft_loss(
+            wavs, wav_lens, ids, prompt_lengths, splice_at, generator=generator, t=t, text_mask=text_mask
+        )
 
     def encode_audio(self, wavs, wav_lens=None):
         """Waveforms to the audio block.
@@ -268,9 +270,9 @@ class DIFFA2Model(torch.nn.Module):
         mask[audio_rows, splice_at[audio_rows] + audio_cols] = 1
         return SplicedBatch(inputs_embeds=embeds, attention_mask=mask, text_slots=text_slots)
 
-    def masked_logits(self, noisy, masked, audio, audio_lens, splice_at):
+    def masked_logits(self, noisy, masked, audio, audio_lens, splice_at, text_mask=None):
         """Logits at the masked text positions only, ``(n_masked, vocab)`` in row-major order."""
-        spliced = self.splice(noisy, splice_at, audio, audio_lens)
+        spliced = self.splice(noisy, splice_at, audio, audio_lens, text_mask)
         where = torch.zeros_like(spliced.attention_mask, dtype=torch.bool)
         where.scatter_(1, spliced.text_slots, masked)
         out = self.llm(
@@ -280,7 +282,7 @@ class DIFFA2Model(torch.nn.Module):
         )
         return out.logits
 
-    def sft_loss(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None):
+    def sft_loss(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None, text_mask=None):
         """Masked-diffusion SFT loss of a batch (only answer-side tokens are masked and scored).
 
         Arguments
@@ -295,6 +297,8 @@ class DIFFA2Model(torch.nn.Module):
             Randomness of the forward process.
         t : torch.Tensor
             ``(batch,)`` fixed timesteps (default: t ~ U(0, 1)), e.g. for a steady validation loss.
+        text_mask : torch.Tensor
+            ``(batch, time)``, 0 on left padding (:meth:`ChatLayout.align_answers`); default all real.
 
         Returns
         -------
@@ -310,7 +314,7 @@ class DIFFA2Model(torch.nn.Module):
         answer = answer_mask(ids, prompt_lengths)
         noisy, masked, p = forward_process(ids, answer, self.chat.mask_id, t=t, generator=generator)
         audio, audio_lens = self.encode_audio(wavs, wav_lens)
-        logits = self.masked_logits(noisy, masked, audio, audio_lens, splice_at)
+        logits = self.masked_logits(noisy, masked, audio, audio_lens, splice_at, text_mask)
         targets = ids[masked]
         rows = masked.nonzero()[:, 0]
         loss = masked_diffusion_loss(logits, targets, p[rows], answer.sum())

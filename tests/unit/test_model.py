@@ -160,3 +160,30 @@ def test_answer_accuracy_counts_only_the_answer_tokens(model):
     with torch.no_grad():
         _, acc, answer_acc = model.sft_loss(torch.randn(2, 8000) * 0.1, None, ids, plen, splice, t=torch.ones(2))
     assert 0 <= answer_acc <= 1 and 0 <= acc <= 1
+
+
+def test_aligned_answers_match_the_decoder_layout_and_left_padding_is_inert(model):
+    chat = model.chat
+    short, long = chat.training_example("Is it high?", "high"), chat.training_example("Who speaks, a man or a woman?", "man")
+    ids, plen, at = chat.collate_training([short, long])
+    # Right padding: the short prompt's row has the longer EOS tail, so the tail names the prompt.
+    tails = [int((ids[i, plen[i] :] == chat.eos_id).sum()) for i in range(2)]
+    assert tails[0] > tails[1]
+    aligned, aplen, aat, mask = chat.align_answers(ids, plen, at, answer_length=16)
+    assert aplen.tolist() == [int(plen.max())] * 2
+    words = [len(chat.tokenizer(w, add_special_tokens=False)["input_ids"]) for w in ("high", "man")]
+    assert [int((aligned[i, aplen[i] :] == chat.eos_id).sum()) for i in range(2)] == [16 - n - 1 for n in words]
+    assert aligned[0, mask[0].bool()].tolist() == short.ids + [chat.eos_id] * (16 - words[0] - 1)
+    # The short row's logits do not depend on its left padding or on the other row.
+    wavs = torch.randn(2, 16000) * 0.1
+    alone_ids, alone_plen, alone_at, alone_mask = chat.align_answers(*chat.collate_training([short]), answer_length=16)
+    with torch.no_grad():
+        audio, lens = model.encode_audio(wavs, torch.ones(2))
+        masked = aligned != aligned  # all False
+        masked[:, int(aplen[0]) :] = True
+        both = model.masked_logits(aligned, masked, audio, lens, aat, mask)
+        alone_masked = torch.zeros_like(alone_ids, dtype=torch.bool)
+        alone_masked[:, int(alone_plen[0]) :] = True
+        single = model.masked_logits(alone_ids, alone_masked, audio[:1], lens[:1], alone_at, alone_mask)
+    rows = masked.nonzero()[:, 0]
+    torch.testing.assert_close(both[rows == 0], single, atol=1e-4, rtol=1e-4)
