@@ -2,7 +2,7 @@
 
 ::
 
-    python -m speechbrain_diffa.demo --output results/demo       # ~20 minutes on 2 CPU cores
+    python -m speechbrain_diffa.demo --output results/demo       # ~16 minutes on 2 CPU cores
 
 What it does, in order (each step is skipped when its output already exists, so a rerun resumes):
 
@@ -49,7 +49,7 @@ TASKS = ("sound", "music", "speech")
 SUMMARY_FILE = "demo_summary.json"
 
 
-# One question type per task, so that stage 3 learns all three in the demo's ten minutes of training
+# One question type per task, so that stage 3 learns all three in the demo's few minutes of training
 # on two cores (the corpus has twelve; see the README's demo section).
 DEMO_QUESTION_TYPES = ("pitch_level", "tempo", "speaker_gender")
 
@@ -101,7 +101,7 @@ class DemoSettings:
     whisper_tag_weight: float = 10.0
     llada_steps: int = 400
     llada_chats: int = 2000
-    epochs: tuple = (1, 1, 10, 1)
+    epochs: tuple = (1, 1, 6, 1)
     lrs: tuple = (2e-3, 2e-3, 3e-3, 2e-4)
     batch_size: int = 16
     question_types: tuple = DEMO_QUESTION_TYPES
