@@ -222,10 +222,10 @@ def pretrain_whisper_standin(
 
 
 class ClipTagger(torch.nn.Module):
-    """One linear classifier per tag, on every frame of an encoder's output or on their mean.
+    """One linear classifier per tag, scoring every valid frame of an encoder's output.
 
-    Clip-level labels; ``per_frame`` (default) scores each valid frame with its clip's tags, which
-    spreads a trait over the whole clip (scoring only the mean lets a few frames carry it).
+    The labels are clip-level; scoring each frame with its clip's tags spreads a trait over the
+    whole clip (scoring only the clip's mean frame lets a few frames carry it).
 
     Arguments
     ---------
@@ -233,8 +233,6 @@ class ClipTagger(torch.nn.Module):
         Encoder width.
     tags : list of dict
         Per clip, ``{tag name: value}``; missing tags are not scored for that clip.
-    per_frame : bool
-        Score every valid frame (True) or the mean of the valid frames (False).
 
     Example
     -------
@@ -246,16 +244,15 @@ class ClipTagger(torch.nn.Module):
     torch.Size([])
     """
 
-    def __init__(self, width, tags, per_frame=True):
+    def __init__(self, width, tags):
         super().__init__()
-        self.per_frame = per_frame
         self.names = sorted({name for clip in tags for name in clip})
         self.values = {name: sorted({clip[name] for clip in tags if name in clip}) for name in self.names}
         self.heads = torch.nn.ModuleDict({name: torch.nn.Linear(width, len(self.values[name])) for name in self.names})
         self.labels = [{name: self.values[name].index(value) for name, value in clip.items()} for clip in tags]
 
     def loss(self, frames, lengths, clips):
-        """Mean tag cross-entropy of a batch.
+        """Tag cross-entropy of a batch: per clip, summed over its tags and averaged over its frames.
 
         Arguments
         ---------
@@ -265,17 +262,18 @@ class ClipTagger(torch.nn.Module):
             ``(batch,)`` valid frames of each row.
         clips : list of int
             Which clip (index into ``tags``) each row is.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar: the sum over the batch's clips divided by the batch size.
         """
-        valid = (torch.arange(frames.shape[1], device=frames.device)[None] < lengths[:, None]).unsqueeze(-1)
-        if self.per_frame:  # every frame of the clip names its tags
-            pooled = frames
-        else:
-            pooled = (frames * valid).sum(1) / valid.sum(1).clamp(min=1)
         terms = []
         for row, clip in enumerate(clips):
+            clip_frames = frames[row, : int(lengths[row])]
             for name, label in self.labels[clip].items():
-                x = pooled[row, : int(lengths[row])] if self.per_frame else pooled[row : row + 1]
-                terms.append(F.cross_entropy(self.heads[name](x), torch.full((len(x),), label, device=frames.device)))
+                target = torch.full((len(clip_frames),), label, device=frames.device)
+                terms.append(F.cross_entropy(self.heads[name](clip_frames), target))
         return torch.stack(terms).sum() / len(clips) if terms else frames.new_zeros(())
 
 
