@@ -103,6 +103,8 @@ def _model_options(parser):
     group.add_argument("--factor", type=float, help="DIFFA-2's parallel-decoding factor (1.0 in its scripts)")
     group.add_argument("--cache", choices=("prefix", "dual"))
     group.add_argument("--eos_early_stop", action="store_true")
+    group.add_argument("--reference", action="store_true",
+                       help="LLaDA's reference sampler: every fast option off (options given here still apply)")
 
 
 def _output_options(parser):
@@ -117,8 +119,13 @@ def decoding_options(args):
     >>> args = build_parser().parse_args(["transcribe", "-m", "m", "a.wav", "--gen_length", "64"])
     >>> decoding_options(args)
     {'gen_length': 64}
+    >>> decoding_options(build_parser().parse_args(["answer", "-m", "m", "a.wav", "-q", "Q", "--reference"]))
+    {'threshold': None, 'factor': None, 'cache': None, 'eos_early_stop': False}
     """
-    out = {k: getattr(args, k) for k in DECODING_OPTIONS if getattr(args, k) is not None}
+    from speechbrain_diffa.sampling import REFERENCE_DECODING  # torch: imported only when decoding
+
+    out = dict(REFERENCE_DECODING) if args.reference else {}
+    out.update({k: getattr(args, k) for k in DECODING_OPTIONS if getattr(args, k) is not None})
     if args.eos_early_stop:
         out["eos_early_stop"] = True
     return out

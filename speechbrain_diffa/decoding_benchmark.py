@@ -33,10 +33,11 @@ import torch
 
 from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss
 from speechbrain_diffa.llada import LLaDA
-from speechbrain_diffa.sampling import generate
+from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING, generate
 
 LLADA_VOCAB = 126464
 AUDIO_POSITIONS, PROMPT_TOKENS = 439, 60
+LIMIT = "limit: one pass per block (threshold 0, quality ignored)"
 # (name, options); every fast option runs alone, then the best combination.
 CONFIGS = [
     ("reference", {}),
@@ -47,6 +48,9 @@ CONFIGS = [
     ("dual cache", {"cache": "dual"}),
     ("factor + dual cache + eos stop", {"factor": 1.0, "cache": "dual", "eos_early_stop": True}),
     ("threshold + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
+    # Not a decoder: every token of a block committed on the block's first pass, whatever the model's
+    # confidence. Its time is the floor of any diffusion decoder here: one pass per block.
+    (LIMIT, {"threshold": 0.0}),
 ]
 
 
@@ -160,7 +164,7 @@ def fit(llm, tasks, steps, mask_id, lr=3e-3, seed=0):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses[answers.shape[1]] = float(loss)
+        losses[answers.shape[1]] = float(loss.detach())
     llm.eval()
     return losses
 
@@ -287,6 +291,68 @@ def run(args):
     }
 
 
+# Decoders timed on a trained model (the interface default first after the reference).
+TRAINED_CONFIGS = [
+    ("reference", REFERENCE_DECODING),
+    ("factor + dual cache + eos stop (interface default)", FAST_DECODING),
+    ("threshold + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
+    (LIMIT, {**REFERENCE_DECODING, "threshold": 0.0}),
+]
+
+
+def trained_model_rows(model_dir, data_dir, n_items, batches):
+    """How many passes a *trained* model needs: decode an MMAU-format test with a model folder.
+
+    A confident model commits several tokens per pass; how many is what decides the fast
+    decoders' speed, and only a trained model can say (e.g. the demo's final model and held-out
+    test: ``results/demo/eval/stage4_vrpo/model`` and ``results/demo/data``). Reported per decoder
+    and batch size: seconds per answer, mean and histogram of forward passes per batch,
+    accuracy (MMAU string match) and answers equal to the reference sampler's.
+    """
+    from speechbrain_diffa.dataio import batch_waveforms, load_audio
+    from speechbrain_diffa.evaluation.benchmarks import prepare
+    from speechbrain_diffa.evaluation.prompts import DECODING, MMAU_PROMPT, build_prompt
+    from speechbrain_diffa.evaluation.scoring import mmau_match
+    from speechbrain_diffa.inference import DIFFA2
+
+    model = DIFFA2.from_hparams(source=model_dir)
+    items = prepare("mmau", data_dir).items[:n_items]
+    audio = [load_audio(item.audio) for item in items]
+    prompts = [build_prompt(MMAU_PROMPT, item.question, item.choices) for item in items]
+    rows, reference = [], None
+    for batch in batches:
+        for name, options in TRAINED_CONFIGS:
+            decoding = {**DECODING["mmau"], **options}
+            answers, passes, elapsed = [], [], 0.0
+            for i in range(0, len(items), batch):
+                wavs, lens = batch_waveforms(audio[i : i + batch])
+                stats = {}
+                start = now(model.device)
+                answers += model.answer_batch(wavs, lens, prompts[i : i + batch], stats=stats, **decoding)
+                elapsed += now(model.device) - start
+                passes.append(stats["nfe"])
+            reference = answers if reference is None else reference
+            rows.append({
+                "batch": batch, "decoder": name, "options": options, "items": len(items),
+                "seconds_per_answer": elapsed / len(items), "nfe_per_batch": sum(passes) / len(passes),
+                "nfe_histogram": {str(k): passes.count(k) for k in sorted(set(passes))},
+                "accuracy": sum(mmau_match(a, it.choices, it.answer) for a, it in zip(answers, items)) / len(items),
+                "same_answer_as_reference": sum(a == r for a, r in zip(answers, reference)) / len(items),
+            })
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def trained_markdown_table(rows):
+    """The trained-model rows as a Markdown table."""
+    lines = ["| batch | decoder | s/answer | NFE/batch (mean) | NFE histogram | accuracy | same answer as reference |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['batch']} | {r['decoder']} | {r['seconds_per_answer']:.4f} | {r['nfe_per_batch']:.2f} | "
+                     f"{r['nfe_histogram']} | {r['accuracy']:.1%} | {r['same_answer_as_reference']:.1%} |")
+    return "\n".join(lines)
+
+
 def markdown_table(report):
     """The report as a Markdown table."""
     lines = ["| answer | batch | decoder | s/answer | NFE/batch | tokens/s | peak extra MB | vs reference (batch "
@@ -324,13 +390,27 @@ def main(argv=None):
                              'and compare the other decoders with it on those items; e.g. \'{"128": 2}\'')
     parser.add_argument("--skip_slow", action="store_true",
                         help="time the reference at the first batch size only (it is the slowest row)")
+    parser.add_argument("--trained_model", help="also decode with this trained model folder (e.g. the demo's "
+                        "results/demo/eval/stage4_vrpo/model) to measure how many passes a trained model needs")
+    parser.add_argument("--trained_data", help="folder with the MMAU-format test for --trained_model "
+                        "(e.g. results/demo/data)")
+    parser.add_argument("--trained_items", type=int, default=120)
     args = parser.parse_args(argv)
     args.reference_items = {int(k): int(v) for k, v in args.reference_items.items()}
+    if bool(args.trained_model) != bool(args.trained_data):
+        parser.error("--trained_model and --trained_data go together")
     report = run(args)
+    if args.trained_model:
+        report["trained_model"] = {"model": args.trained_model, "data": args.trained_data,
+                                   "rows": trained_model_rows(args.trained_model, args.trained_data,
+                                                              args.trained_items, args.batches)}
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(report, f, indent=2)
     table = markdown_table(report)
+    if "trained_model" in report:
+        table += "\n\nTrained model " + report["trained_model"]["model"] + ":\n\n"
+        table += trained_markdown_table(report["trained_model"]["rows"])
     with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
         f.write(table + "\n")
     print(table)

@@ -34,6 +34,14 @@ LLADA_MASK_ID = 126336
 LLADA_EOS_ID = 126081
 LLADA_EOT_ID = 126348
 
+# Every fast option off: the reference sampler. Pass it to override an interface default
+# (``model.answer_file(path, question, **REFERENCE_DECODING)``).
+REFERENCE_DECODING = {"threshold": None, "factor": None, "cache": None, "eos_early_stop": False}
+# The inference interface's default for answers: DIFFA-2's factor rule, the dual cache and the EOS
+# stop. On the demo's trained model it gave the reference sampler's answer on 300 of 300 held-out
+# items at ~9x less time (README, "Decoding").
+FAST_DECODING = {"factor": 1.0, "cache": "dual", "eos_early_stop": True}
+
 
 def add_gumbel_noise(logits, temperature):
     """Gumbel-max sampling noise in float64 (low precision hurts quality); identity at 0.

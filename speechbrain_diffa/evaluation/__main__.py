@@ -19,6 +19,7 @@ import sys
 
 from speechbrain_diffa.evaluation import scoring
 from speechbrain_diffa.evaluation.benchmarks import BENCHMARKS, MMAU_SPLITS, MMAU_VERSIONS, check_complete, prepare
+from speechbrain_diffa.sampling import FAST_DECODING
 
 
 def parse_args(argv=None):
@@ -48,6 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--factor", type=float, help="DIFFA-2 FPD factor (its scripts use 1.0 with fast_dllm)")
     p.add_argument("--cache", choices=["prefix", "dual"])
     p.add_argument("--eos_early_stop", action="store_true")
+    p.add_argument("--fast", action="store_true", help="the inference interface's fast decoding (factor rule, "
+                   "dual cache, EOS stop) instead of the reference sampler; options given here still apply")
     p.add_argument("--mode", default="strict", choices=scoring.MODES, help="mode of report.json's top level")
     p.add_argument("--no_letter_map", action="store_true", help="score bare letters as the official script does")
     p.add_argument("--allow_incomplete", action="store_true", help="score despite missing audio/records/predictions")
@@ -64,9 +67,12 @@ def decoding_overrides(args):
     -------
     >>> decoding_overrides(parse_args(["mmar", "--data", "d", "--out", "o", "--steps", "8", "--eos_early_stop"]))
     {'steps': 8, 'eos_early_stop': True}
+    >>> decoding_overrides(parse_args(["mmar", "--data", "d", "--out", "o", "--fast"]))
+    {'factor': 1.0, 'cache': 'dual', 'eos_early_stop': True}
     """
     keys = ("steps", "gen_length", "block_length", "threshold", "factor", "cache")
-    out = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    out = dict(FAST_DECODING) if args.fast else {}
+    out.update({k: getattr(args, k) for k in keys if getattr(args, k) is not None})
     if args.eos_early_stop:
         out["eos_early_stop"] = True
     return out

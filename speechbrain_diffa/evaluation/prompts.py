@@ -11,6 +11,8 @@ Authors
 
 import string
 
+from speechbrain_diffa.sampling import REFERENCE_DECODING
+
 MMAU_PROMPT = (
     "You are given the audio and a multiple-choice question. Choose the best answer based only on "
     "the speech content and style.\n\nQuestion: {question}\n\nChoices:\n{choices}\nAnswer:"
@@ -26,12 +28,14 @@ PROMPTS = {"mmau": MMAU_PROMPT, "mmar": MMAU_PROMPT, "mmsu": MMSU_PROMPT, "libri
 
 # steps / gen_length (max_new_tokens) / block_length: the defaults of DIFFA-2's Python scripts.
 # Their shell scripts add ``--accelerate fast_dllm`` (FPD, ``factor=1.0`` here) and run MMSU at
-# 16/16/16; the paper's headline MMSU 60.45 is without FPD (60.10 with it).
+# 16/16/16; the paper's headline MMSU 60.45 is without FPD (60.10 with it). Every fast option is
+# set off explicitly, so a model whose interface default is fast still decodes with the reference
+# sampler here unless a run asks otherwise.
 DECODING = {
-    "mmau": {"steps": 16, "gen_length": 16, "block_length": 16},
-    "mmar": {"steps": 16, "gen_length": 16, "block_length": 16},
-    "mmsu": {"steps": 4, "gen_length": 4, "block_length": 4},
-    "librispeech": {"steps": 128, "gen_length": 128, "block_length": 128},
+    "mmau": {"steps": 16, "gen_length": 16, "block_length": 16, **REFERENCE_DECODING},
+    "mmar": {"steps": 16, "gen_length": 16, "block_length": 16, **REFERENCE_DECODING},
+    "mmsu": {"steps": 4, "gen_length": 4, "block_length": 4, **REFERENCE_DECODING},
+    "librispeech": {"steps": 128, "gen_length": 128, "block_length": 128, **REFERENCE_DECODING},
 }
 
 

@@ -16,6 +16,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain_diffa.checkpoints import convert_released_state, to_released_state
 from speechbrain_diffa.export import TINY_VALUES, export_recipe, export_release
 from speechbrain_diffa.inference import DIFFA2
+from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING
 from speechbrain_diffa.tiny import make_tiny_corpus, make_tiny_diffa2, tiny_recipe_overrides
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
@@ -68,21 +69,28 @@ def test_trained_exported_model_answers_like_the_recipe_model(tiny_root, tmp_pat
     folder = export_recipe(out, str(tmp_path / "model"))
     assert sorted(os.listdir(folder)) == ["README.md", "diffa2.ckpt", "example.wav", "hyperparams.yaml"]
     card = open(os.path.join(folder, "README.md"), encoding="utf-8").read()
-    assert "stage 3" in card and "steps=16, gen_length=16, block_length=16" in card and "sft_train.json" in card
+    assert "stage 3" in card and "sft_train.json" in card
+    assert "steps=16, gen_length=16, block_length=16, factor=1.0, cache=dual, eos_early_stop=True" in card
 
     example = os.path.join(folder, "example.wav")
     reference = recipe_model(out)
     from speechbrain_diffa.dataio import load_audio
 
-    expected = reference.answer(load_audio(example)[None], torch.ones(1), [QUESTION])[0]
+    wav = load_audio(example)[None]
+    expected = reference.answer(wav, torch.ones(1), [QUESTION], **FAST_DECODING)[0]  # the interface default
     hub = DIFFA2.from_hparams(source=folder)
     assert hub.answer_file(example, QUESTION) == expected
+    slow = reference.answer(wav, torch.ones(1), [QUESTION])[0]  # DIFFA2Model.answer: the reference sampler
+    assert hub.answer_file(example, QUESTION, **REFERENCE_DECODING) == slow
     for name, value in reference.trainable_state_dict().items():
         assert torch.equal(dict(hub.model.named_parameters())[name], value), name
 
     line = call([sys.executable, "-m", "speechbrain_diffa.cli", "answer", "--model", folder, example,
                  "--question", QUESTION, "--json"])
     assert json.loads(line)["answer"] == expected
+    line = call([sys.executable, "-m", "speechbrain_diffa.cli", "answer", "--model", folder, example,
+                 "--question", QUESTION, "--json", "--reference"])
+    assert json.loads(line)["answer"] == slow
 
 
 @pytest.fixture
@@ -124,10 +132,11 @@ def test_converted_release_is_the_model_it_was_made_from(source_model, tiny_root
     for name, value in source_model.named_parameters():
         assert torch.equal(loaded[name], value), name
     wav = torch.sin(torch.arange(16000) / 3.0)[None] * 0.3
-    fast = {"steps": 8, "gen_length": 8, "block_length": 8}
-    assert hub.answer_batch(wav, torch.ones(1), [QUESTION], **fast) == source_model.answer(
-        wav, torch.ones(1), [QUESTION], **fast
-    )
+    short = {"steps": 8, "gen_length": 8, "block_length": 8}
+    for options in (REFERENCE_DECODING, FAST_DECODING):
+        assert hub.answer_batch(wav, torch.ones(1), [QUESTION], **short, **options) == source_model.answer(
+            wav, torch.ones(1), [QUESTION], **short, **options
+        )
 
 
 def test_the_converter_is_strict(source_model):

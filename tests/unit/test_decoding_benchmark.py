@@ -2,20 +2,46 @@
 
 import json
 
-from speechbrain_diffa.decoding_benchmark import main
+from speechbrain_diffa.decoding_benchmark import LIMIT, main
+from speechbrain_diffa.evaluation.fixtures import write_mmau
+from speechbrain_diffa.export import write_tiny_model_folder
+
+TINY = ["--width", "32", "--layers", "1", "--vocab", "500", "--items", "2", "--gen_lengths", "16",
+        "--batches", "1", "2", "--fit_steps", "2", "--threads", "1"]
 
 
 def test_benchmark_runs_and_reports(tmp_path):
     out = tmp_path / "bench.json"
-    report = main(["--width", "32", "--layers", "1", "--vocab", "500", "--items", "2", "--gen_lengths", "16",
-                   "--batches", "1", "2", "--fit_steps", "2", "--output", str(out), "--threads", "1"])
+    report = main(TINY + ["--output", str(out)])
     saved = json.loads(out.read_text())
     decoders = {r["decoder"] for r in saved["rows"]}
     assert "reference" in decoders and "autoregressive (Llama + KV cache)" in decoders
-    assert len(saved["rows"]) == 2 * 9
+    assert len(saved["rows"]) == 2 * 10
     reference = next(r for r in saved["rows"] if r["decoder"] == "reference")
     assert reference["nfe_per_batch"] == 16 and reference["speedup_vs_reference"] == 1.0
+    limit = [r for r in saved["rows"] if r["decoder"] == LIMIT]
+    assert [r["nfe_per_batch"] for r in limit] == [1, 1]  # one block, one pass
     for row in saved["rows"]:
         assert row["seconds_per_answer"] > 0 and row["tokens_per_second"] > 0
     assert (tmp_path / "bench.md").read_text().startswith("| answer | batch |")
     assert report["model"]["vocab"] == 500
+    assert "trained_model" not in saved
+
+
+def test_trained_model_rows(tmp_path, tiny_root):
+    """--trained_model decodes an MMAU-format test with a model folder and counts its passes."""
+    folder = write_tiny_model_folder(str(tmp_path), stage=3, seed=1, tiny_root=tiny_root)
+    data = tmp_path / "mmau"
+    write_mmau(str(data), n=3)
+    out = tmp_path / "bench.json"
+    main(TINY + ["--output", str(out), "--trained_model", folder, "--trained_data", str(data)])
+    rows = json.loads(out.read_text())["trained_model"]["rows"]
+    assert [(r["batch"], r["decoder"]) for r in rows][:2] == [
+        (1, "reference"), (1, "factor + dual cache + eos stop (interface default)")]
+    assert len(rows) == 2 * 4
+    by = {(r["batch"], r["decoder"]): r for r in rows}
+    assert by[1, "reference"]["nfe_per_batch"] == 16 and by[1, "reference"]["nfe_histogram"] == {"16": 3}
+    assert by[1, LIMIT]["nfe_per_batch"] == 1 and by[2, LIMIT]["nfe_histogram"] == {"1": 2}
+    assert by[2, "reference"]["same_answer_as_reference"] == 1.0  # batching does not change answers
+    assert all(0 <= r["accuracy"] <= 1 and r["seconds_per_answer"] > 0 for r in rows)
+    assert "Trained model" in (tmp_path / "bench.md").read_text()

@@ -5,13 +5,14 @@ import os
 import pytest
 import torch
 
-from speechbrain_diffa.dataio import AudioError
+from speechbrain_diffa.dataio import AudioError, load_audio
 from speechbrain_diffa.export import FULL_VALUES, TINY_VALUES, render_hub_yaml, write_tiny_model_folder
 from speechbrain_diffa.inference import DIFFA2, check_hparams_callables
+from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING
 from speechbrain_diffa.tiny import make_tiny_diffa2
 
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "..", "hparams")
-FAST = {"steps": 4, "gen_length": 4, "block_length": 4}
+SHORT = {"steps": 4, "gen_length": 4, "block_length": 4}
 
 
 @pytest.fixture(scope="module")
@@ -52,21 +53,28 @@ def test_loaded_model_equals_the_model_it_was_saved_from(folder, model, tiny_roo
         if name != "trainable_prompts.weight":  # used by stage 1 only, so not in a stage-3 checkpoint
             assert torch.equal(loaded[name], value), name
     wav = torch.sin(torch.arange(12000) / 5.0)[None] * 0.3
-    expected = source.answer(wav, torch.ones(1), ["Is the tone high or low?"], **FAST)
-    assert model.answer_batch(wav, torch.ones(1), ["Is the tone high or low?"], **FAST) == expected
+    expected = source.answer(wav, torch.ones(1), ["Is the tone high or low?"], **SHORT)
+    assert model.answer_batch(wav, torch.ones(1), ["Is the tone high or low?"], **SHORT, **REFERENCE_DECODING) == expected
     assert model.precision == "fp32" and model.description["stage"] == 3
 
 
 def test_decoding_defaults_come_from_the_yaml_and_calls_override_them(model, folder):
-    """answer_file uses hparams.decoding (16/16/16); a call's options win; transcribe uses its own."""
-    assert model.hparams.decoding == {"steps": 16, "gen_length": 16, "block_length": 16}
+    """answer_file uses hparams.decoding (16/16/16, fast); a call's options win; transcribe uses its own."""
+    assert model.hparams.decoding == {"steps": 16, "gen_length": 16, "block_length": 16, **FAST_DECODING}
+    assert model.hparams.transcribe_decoding["eos_early_stop"] is True
     example = os.path.join(folder, "example.wav")
-    default = model.answer_file(example, "Is the tone high or low?")
-    explicit = model.answer_file(example, "Is the tone high or low?", steps=16, gen_length=16, block_length=16)
+    question = "Is the tone high or low?"
+    default = model.answer_file(example, question)
+    explicit = model.answer_file(example, question, steps=16, gen_length=16, block_length=16, **FAST_DECODING)
     assert default == explicit
-    assert isinstance(model.transcribe_file(example, **FAST), str)
-    assert model.answer_files([example, example], "Which?", batch_size=2, **FAST)[0] == model.answer_files(
-        [example], ["Which?"], **FAST
+    # REFERENCE_DECODING turns every fast option off: the reference sampler, as DIFFA2Model.answer.
+    wav = load_audio(example)[None]
+    with torch.no_grad():
+        slow = model.model.answer(wav, torch.ones(1), [question])[0]
+    assert model.answer_file(example, question, **REFERENCE_DECODING) == slow
+    assert isinstance(model.transcribe_file(example, **SHORT), str)
+    assert model.answer_files([example, example], "Which?", batch_size=2, **SHORT)[0] == model.answer_files(
+        [example], ["Which?"], **SHORT
     )[0]
 
 
@@ -118,4 +126,4 @@ def test_the_benchmark_runner_loads_a_model_folder(folder):
     answerer = load_answerer(folder)
     assert isinstance(answerer, DIFFA2)
     assert answerer.description["source"] == os.path.abspath(folder)
-    assert len(answerer.answer_batch(torch.zeros(2, 8000), torch.ones(2), ["a?", "b?"], **FAST)) == 2
+    assert len(answerer.answer_batch(torch.zeros(2, 8000), torch.ones(2), ["a?", "b?"], **SHORT)) == 2

@@ -202,3 +202,39 @@ def test_eos_early_stop():
     with pytest.raises(ValueError, match="guidance"):
         generate(Recorder(logits), torch.tensor([[1]]), steps=4, gen_length=4, block_length=4,
                  mask_id=MASK, threshold=0.9, cfg_scale=1.0)
+
+
+def test_eos_early_stop_keeps_the_reference_text(llm):
+    """With the reference schedule, the EOS stop only skips steps after the text is final.
+
+    Once a block holds EOS with no mask before it, nothing before that EOS can change, and the
+    answer text is cut at the first EOS/EoT; so the text equals the reference sampler's. The LM
+    head is biased towards EOS so that stops happen, and [MASK] is never proposed (the
+    reference's committed-[MASK] quirk is the one case where candidates outside the block matter).
+    """
+
+    def bias(module, inputs, output):
+        output = output.clone()
+        output[..., EOS] += 2.5
+        output[..., MASK] = -1e4
+        return output
+
+    def text(row):
+        row = row.tolist()
+        cut = min([row.index(t) for t in (EOS, EOT) if t in row], default=len(row))
+        return row[:cut]
+
+    hook = llm.transformer.lm_head.register_forward_hook(bias)
+    try:
+        saved = 0
+        for seed in range(6):
+            prompt = torch.randint(0, 25, (3, 5), generator=torch.Generator().manual_seed(seed))
+            settings = dict(steps=16, gen_length=16, block_length=4, mask_id=MASK, eos_id=EOS, eot_id=EOT)
+            stats = {}
+            reference = generate(llm, prompt, **settings)
+            stopped = generate(llm, prompt, eos_early_stop=True, stats=stats, **settings)
+            assert [text(r) for r in stopped[:, 5:]] == [text(r) for r in reference[:, 5:]]
+            saved += 16 - stats["nfe"]
+    finally:
+        hook.remove()
+    assert saved > 0  # the stop did happen
