@@ -46,8 +46,9 @@ CONFIGS = [
     ("eos early stop", {"eos_early_stop": True}),
     ("prefix cache", {"cache": "prefix"}),
     ("dual cache", {"cache": "dual"}),
-    ("factor + dual cache + eos stop", {"factor": 1.0, "cache": "dual", "eos_early_stop": True}),
-    ("threshold + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
+    ("factor 1.0 + dual cache + eos stop", {"factor": 1.0, "cache": "dual", "eos_early_stop": True}),
+    ("factor 0.5 + dual cache + eos stop (interface default)", FAST_DECODING),
+    ("threshold 0.9 + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
     # Not a decoder: every token of a block committed on the block's first pass, whatever the model's
     # confidence. Its time is the floor of any diffusion decoder here: one pass per block.
     (LIMIT, {"threshold": 0.0}),
@@ -294,8 +295,9 @@ def run(args):
 # Decoders timed on a trained model (the interface default first after the reference).
 TRAINED_CONFIGS = [
     ("reference", REFERENCE_DECODING),
-    ("factor + dual cache + eos stop (interface default)", FAST_DECODING),
-    ("threshold + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
+    ("factor 0.5 + dual cache + eos stop (interface default)", FAST_DECODING),
+    ("factor 1.0 + dual cache + eos stop", {"factor": 1.0, "cache": "dual", "eos_early_stop": True}),
+    ("threshold 0.9 + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
     (LIMIT, {**REFERENCE_DECODING, "threshold": 0.0}),
 ]
 

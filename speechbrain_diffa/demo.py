@@ -32,6 +32,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -420,8 +421,9 @@ def answer_example(answerer, prepared, repeats=3):
 # the interface default (sampling.FAST_DECODING) as "fast".
 DECODERS = {
     "reference": {},
+    "factor 0.5 + dual cache + eos stop (interface default)": FAST_DECODING,
+    "factor 1.0 (DIFFA-2's) + dual cache + eos stop": {"factor": 1.0, "cache": "dual", "eos_early_stop": True},
     "threshold 0.9 + dual cache + eos stop": {"threshold": 0.9, "cache": "dual", "eos_early_stop": True},
-    "factor 1.0 + dual cache + eos stop": FAST_DECODING,
     "dual cache": {"cache": "dual"},
     "eos stop": {"eos_early_stop": True},
 }
@@ -434,7 +436,7 @@ def compare_decoders(answerer, prepared, folder, batch_size):
 
     results, answers = {}, {}
     for label, options in DECODERS.items():
-        out = os.path.join(folder, label.replace(" ", "_").replace("+", "").replace(".", ""))
+        out = os.path.join(folder, re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_"))
         start = time.perf_counter()
         report = run_benchmark(prepared, answerer, out, batch_size=batch_size, decoding=options, progress=False)
         seconds = time.perf_counter() - start

@@ -18,6 +18,7 @@ from speechbrain.utils import checkpoints
 
 from speechbrain_diffa.diffusion import answer_mask, forward_process, masked_diffusion_loss, monte_carlo_elbos
 from speechbrain_diffa.sampling import generate
+from speechbrain_diffa.whisper import EncoderOutput
 
 NUM_STAGE1_PROMPTS = 20  # DIFFA's trainable_prompts, used in stage 1 only
 
@@ -198,6 +199,41 @@ class DIFFA2Model(torch.nn.Module):
         """
         return self.audio_block(self.encoder(wavs, wav_lens))
 
+    def encode_audio_as_alone(self, wavs, wav_lens=None):
+        """Each clip's audio block exactly as a batch of one gives it, padded and masked in place.
+
+        The release decodes one clip at a time. In a batch, :meth:`encode_audio` gives shorter clips
+        the encoder's padded frames up to the batch's longest clip, attended to unless
+        ``mask_padding`` (as the release trained). For decoding that would make an answer depend on
+        the other clips in its batch; here each clip's semantic positions come from its own frames
+        only (the semantic adapter runs per clip, on what a batch of one would keep), and the
+        lengths mark the rest as padding, so batched answers are the ones decoded alone.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``(batch, samples)`` at 16 kHz.
+        wav_lens : torch.Tensor
+            ``(batch,)`` relative lengths.
+
+        Returns
+        -------
+        audio : torch.Tensor
+            ``(batch, positions, d_model)``, zero after each clip's own positions.
+        lengths : torch.LongTensor
+            ``(batch,)`` each clip's own positions.
+        """
+        enc = self.encoder(wavs, wav_lens)
+        blocks = []
+        for i, frames in enumerate(enc.lengths.tolist()):
+            # What a batch of one keeps: the clip's own final-layer frames (the taps are full length anyway).
+            taps = tuple(t[i : i + 1] for t in enc.taps)
+            alone = EncoderOutput(enc.last[i : i + 1, :frames], enc.lengths[i : i + 1], taps)
+            blocks.append(self.audio_block(alone)[0][0])
+        lengths = torch.tensor([len(b) for b in blocks], dtype=torch.long, device=enc.last.device)
+        audio = torch.nn.utils.rnn.pad_sequence(blocks, batch_first=True)
+        return audio, lengths
+
     def audio_block(self, enc, semantic_adapter=None, acoustic_adapter=None):
         """The audio block from encoder output (other adapters may stand in, e.g. a frozen reference).
 
@@ -357,7 +393,7 @@ class DIFFA2Model(torch.nn.Module):
         """
         if len(questions) != wavs.shape[0]:
             raise ValueError(f"{len(questions)} questions for {wavs.shape[0]} audio clips")
-        audio, audio_lens = self.encode_audio(wavs, wav_lens)
+        audio, audio_lens = self.encode_audio_as_alone(wavs, wav_lens)
         prompts = [self.chat.prompt(q, system_prompt=self.answer_system_prompt) for q in questions]
         ids, mask, splice_at = self.chat.collate_prompts(prompts)
         device = audio.device

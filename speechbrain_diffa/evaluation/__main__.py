@@ -68,7 +68,7 @@ def decoding_overrides(args):
     >>> decoding_overrides(parse_args(["mmar", "--data", "d", "--out", "o", "--steps", "8", "--eos_early_stop"]))
     {'steps': 8, 'eos_early_stop': True}
     >>> decoding_overrides(parse_args(["mmar", "--data", "d", "--out", "o", "--fast"]))
-    {'factor': 1.0, 'cache': 'dual', 'eos_early_stop': True}
+    {'factor': 0.5, 'cache': 'dual', 'eos_early_stop': True}
     """
     keys = ("steps", "gen_length", "block_length", "threshold", "factor", "cache")
     out = dict(FAST_DECODING) if args.fast else {}

@@ -213,8 +213,8 @@ def run_settings(prepared, answerer, batch_size, prompt=None, decoding=None):
     -------
     >>> from speechbrain_diffa.evaluation.benchmarks import PreparedSet
     >>> s = run_settings(PreparedSet("mmsu", "mmsu.jsonl", [], []), object(), 8)
-    >>> s["decoding"], s["model"]
-    ({'steps': 4, 'gen_length': 4, 'block_length': 4}, {'class': 'object'})
+    >>> s["decoding"]["steps"], s["decoding"]["factor"], s["model"]  # DIFFA-2's MMSU schedule, reference sampler
+    (4, None, {'class': 'object'})
     """
     return {
         "benchmark": prepared.benchmark,

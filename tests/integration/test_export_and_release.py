@@ -70,7 +70,7 @@ def test_trained_exported_model_answers_like_the_recipe_model(tiny_root, tmp_pat
     assert sorted(os.listdir(folder)) == ["README.md", "diffa2.ckpt", "example.wav", "hyperparams.yaml"]
     card = open(os.path.join(folder, "README.md"), encoding="utf-8").read()
     assert "stage 3" in card and "sft_train.json" in card
-    assert "steps=16, gen_length=16, block_length=16, factor=1.0, cache=dual, eos_early_stop=True" in card
+    assert "steps=16, gen_length=16, block_length=16, factor=0.5, cache=dual, eos_early_stop=True" in card
 
     example = os.path.join(folder, "example.wav")
     reference = recipe_model(out)

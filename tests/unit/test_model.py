@@ -187,3 +187,37 @@ def test_aligned_answers_match_the_decoder_layout_and_left_padding_is_inert(mode
         single = model.masked_logits(alone_ids, alone_masked, audio[:1], lens[:1], alone_at, alone_mask)
     rows = masked.nonzero()[:, 0]
     torch.testing.assert_close(both[rows == 0], single, atol=1e-4, rtol=1e-4)
+
+
+def _answer_logits(model, audio, audio_lens, questions, answer_length=4):
+    """Logits at the masked answer positions after each question (the decoder's first pass)."""
+    from speechbrain_diffa.model import AudioConditionedLM
+
+    prompts = [model.chat.prompt(q, system_prompt=model.answer_system_prompt) for q in questions]
+    ids, mask, splice_at = model.chat.collate_prompts(prompts)
+    x = torch.cat([ids, torch.full((len(ids), answer_length), model.chat.mask_id)], 1)
+    mask = torch.cat([mask, torch.ones(len(ids), answer_length, dtype=mask.dtype)], 1)
+    return AudioConditionedLM(model, audio, audio_lens, splice_at)(x, mask).logits[:, -answer_length:]
+
+
+@pytest.mark.parametrize("mask_padding", [False, True])
+def test_decoding_sees_each_clip_as_if_alone(tiny_root, mask_padding):
+    """A clip's audio block and answer logits in a batch are those of the clip alone (as the release decodes)."""
+    model = make_tiny_diffa2(tiny_root, stage=2, mask_padding=mask_padding, seed=2).eval()
+    generator = torch.Generator().manual_seed(0)
+    clips = [torch.randn(11000, generator=generator) * 0.1, torch.randn(37000, generator=generator) * 0.1]
+    questions = ["Is it high?", "Who speaks, a man or a woman?"]
+    wavs, lens = batch_waveforms(clips)
+    with torch.no_grad():
+        audio, audio_lens = model.encode_audio_as_alone(wavs, lens)
+        together = _answer_logits(model, audio, audio_lens, questions)
+        for i, clip in enumerate(clips):
+            alone, alone_lens = model.encode_audio(clip[None], torch.ones(1))
+            n = int(audio_lens[i])
+            assert n == alone.shape[1] and (audio[i, n:] == 0).all()
+            assert torch.allclose(audio[i, :n], alone[0], atol=1e-5)
+            assert torch.allclose(together[i], _answer_logits(model, alone, alone_lens, [questions[i]])[0], atol=1e-4)
+        if not mask_padding:  # the training-time block attends to the batch's padding: answers would change
+            padded, padded_lens = model.encode_audio(wavs, lens)
+            shifted = _answer_logits(model, padded, padded_lens, questions)
+            assert not torch.allclose(shifted[0], together[0], atol=1e-3)
