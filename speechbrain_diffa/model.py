@@ -209,19 +209,8 @@ class DIFFA2Model(torch.nn.Module):
         only (the semantic adapter runs per clip, on what a batch of one would keep), and the
         lengths mark the rest as padding, so batched answers are the ones decoded alone.
 
-        Arguments
-        ---------
-        wavs : torch.Tensor
-            ``(batch, samples)`` at 16 kHz.
-        wav_lens : torch.Tensor
-            ``(batch,)`` relative lengths.
-
-        Returns
-        -------
-        audio : torch.Tensor
-            ``(batch, positions, d_model)``, zero after each clip's own positions.
-        lengths : torch.LongTensor
-            ``(batch,)`` each clip's own positions.
+        Arguments and returns are those of :meth:`encode_audio`, except that ``audio`` is zero
+        after each clip's own positions and ``lengths`` counts those positions.
         """
         enc = self.encoder(wavs, wav_lens)
         blocks = []
