@@ -21,9 +21,7 @@ import os
 import sys
 
 from speechbrain_diffa.dataio import AudioError
-
-DECODING_OPTIONS = ("steps", "gen_length", "block_length", "threshold", "factor", "cache")
-
+from speechbrain_diffa.decoding_presets import REFERENCE_DECODING, options_from_args
 
 class UsageError(Exception):
     """A problem with what the user asked for: reported in one line, exit status 2."""
@@ -122,13 +120,7 @@ def decoding_options(args):
     >>> decoding_options(build_parser().parse_args(["answer", "-m", "m", "a.wav", "-q", "Q", "--reference"]))
     {'threshold': None, 'factor': None, 'cache': None, 'eos_early_stop': False}
     """
-    from speechbrain_diffa.sampling import REFERENCE_DECODING  # torch: imported only when decoding
-
-    out = dict(REFERENCE_DECODING) if args.reference else {}
-    out.update({k: getattr(args, k) for k in DECODING_OPTIONS if getattr(args, k) is not None})
-    if args.eos_early_stop:
-        out["eos_early_stop"] = True
-    return out
+    return options_from_args(args, REFERENCE_DECODING if args.reference else None)
 
 
 def load_model(args):

@@ -28,20 +28,12 @@ Authors
 import torch
 import torch.nn.functional as F
 
+from speechbrain_diffa.decoding_presets import FAST_DECODING, REFERENCE_DECODING  # noqa: F401 (re-exported)
 from speechbrain_diffa.llada import LLaDA, crop_cache, drop_cache_span
 
 LLADA_MASK_ID = 126336
 LLADA_EOS_ID = 126081
 LLADA_EOT_ID = 126348
-
-# Every fast option off: the reference sampler. Pass it to override an interface default
-# (``model.answer_file(path, question, **REFERENCE_DECODING)``).
-REFERENCE_DECODING = {"threshold": None, "factor": None, "cache": None, "eos_early_stop": False}
-# The inference interface's default for answers: the fastest combination that kept answers within
-# the tolerance (at most 1 % of answers changed, accuracy within 1 point) on the demo's trained
-# model and 300 held-out items: the factor rule at f = 0.5 (DIFFA-2 uses 1.0, which changed 2.7 %
-# there), the dual cache and the EOS stop: 0.7 % changed, 5.8x faster at batch 1 (README, "Decoding").
-FAST_DECODING = {"factor": 0.5, "cache": "dual", "eos_early_stop": True}
 
 
 def add_gumbel_noise(logits, temperature):

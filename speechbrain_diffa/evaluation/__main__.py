@@ -19,7 +19,7 @@ import sys
 
 from speechbrain_diffa.evaluation import scoring
 from speechbrain_diffa.evaluation.benchmarks import BENCHMARKS, MMAU_SPLITS, MMAU_VERSIONS, check_complete, prepare
-from speechbrain_diffa.sampling import FAST_DECODING
+from speechbrain_diffa.decoding_presets import FAST_DECODING, options_from_args
 
 
 def parse_args(argv=None):
@@ -70,12 +70,7 @@ def decoding_overrides(args):
     >>> decoding_overrides(parse_args(["mmar", "--data", "d", "--out", "o", "--fast"]))
     {'factor': 0.5, 'cache': 'dual', 'eos_early_stop': True}
     """
-    keys = ("steps", "gen_length", "block_length", "threshold", "factor", "cache")
-    out = dict(FAST_DECODING) if args.fast else {}
-    out.update({k: getattr(args, k) for k in keys if getattr(args, k) is not None})
-    if args.eos_early_stop:
-        out["eos_early_stop"] = True
-    return out
+    return options_from_args(args, FAST_DECODING if args.fast else None)
 
 
 def reader_options(args):

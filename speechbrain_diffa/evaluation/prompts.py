@@ -11,7 +11,7 @@ Authors
 
 import string
 
-from speechbrain_diffa.sampling import REFERENCE_DECODING
+from speechbrain_diffa.decoding_presets import REFERENCE_DECODING
 
 MMAU_PROMPT = (
     "You are given the audio and a multiple-choice question. Choose the best answer based only on "
