@@ -167,13 +167,17 @@ class WhisperEncoderTaps(torch.nn.Module):
             )
             n_samples = n_samples.clamp(max=limit)
         arrays = [wavs[i, : n_samples[i]].detach().float().cpu().numpy() for i in range(len(wavs))]
-        out = self.feature_extractor(
-            arrays,
-            sampling_rate=self.sample_rate,
-            return_tensors="pt",
-            return_attention_mask=True,
-            padding="max_length",
-        )
+        # The extractor computes on the CPU in torch; under CPU bf16 autocast (--precision bf16 on a
+        # CPU) its mel matmul would come out in bf16, which it cannot hand to numpy. Whisper's
+        # log-mel features are fp32 in any case.
+        with torch.autocast("cpu", enabled=False):
+            out = self.feature_extractor(
+                arrays,
+                sampling_rate=self.sample_rate,
+                return_tensors="pt",
+                return_attention_mask=True,
+                padding="max_length",
+            )
         return out.input_features, out.attention_mask.sum(-1)
 
     def forward(self, wavs, wav_lens=None):

@@ -34,6 +34,17 @@ def test_taps_match_encoder_hidden_states(encoder):
         assert torch.allclose(tap, reference[index])
 
 
+def test_log_mel_features_stay_fp32_under_cpu_bf16_autocast(encoder):
+    """``--precision bf16`` on a CPU: the features are Whisper's fp32 ones, not a numpy error."""
+    wavs = torch.randn(2, 16000) * 0.1
+    reference, frames = encoder.features(wavs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features, autocast_frames = encoder.features(wavs)
+        encoder(wavs)
+    assert features.dtype == torch.float32
+    assert torch.equal(features, reference) and torch.equal(autocast_frames, frames)
+
+
 def test_frozen_no_grad_and_stays_eval(encoder):
     encoder.train()
     assert not encoder.encoder.training
