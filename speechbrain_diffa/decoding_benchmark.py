@@ -38,6 +38,7 @@ from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING, genera
 LLADA_VOCAB = 126464
 AUDIO_POSITIONS, PROMPT_TOKENS = 439, 60
 LIMIT = "limit: one pass per block (threshold 0, quality ignored)"
+TWO_PASSES = "2 steps per block + dual cache (a sure model's pass count)"
 # (name, options); every fast option runs alone, then the best combination.
 CONFIGS = [
     ("reference", {}),
@@ -49,6 +50,11 @@ CONFIGS = [
     ("factor 1.0 + dual cache + eos stop", {"factor": 1.0, "cache": "dual", "eos_early_stop": True}),
     ("factor 0.5 + dual cache + eos stop (interface default)", FAST_DECODING),
     ("threshold 0.9 + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
+    # The reference's schedule with 2 steps per block (half a block committed per step): a real
+    # decoder whose cost is what the confidence rules cost on a model that needs 2 passes per
+    # block, whatever the benchmark model's own confidence (the demo's trained model needs 1.38
+    # passes per 16-token answer with the interface default).
+    (TWO_PASSES, {"steps_per_block": 2, "cache": "dual"}),
     # Not a decoder: every token of a block committed on the block's first pass, whatever the model's
     # confidence. Its time is the floor of any diffusion decoder here: one pass per block.
     (LIMIT, {"threshold": 0.0}),
@@ -186,7 +192,10 @@ def ar_twin(llm):
 def time_diffusion(llm, prefixes, gen_length, batch, options, ids):
     """Decode every item in batches; per-answer wall time, NFE, outputs, peak extra memory."""
     outputs, nfe, elapsed = [], 0, 0.0
-    settings = dict(steps=gen_length, gen_length=gen_length, block_length=16 if gen_length == 16 else 32,
+    options = dict(options)
+    block_length = 16 if gen_length == 16 else 32
+    steps = gen_length // block_length * options.pop("steps_per_block", block_length)
+    settings = dict(steps=steps, gen_length=gen_length, block_length=block_length,
                     mask_id=ids["mask"], eos_id=ids["eos"], eot_id=ids["eot"])
     device = prefixes.device
     with peak_memory(device) as memory:
@@ -219,6 +228,16 @@ def time_autoregressive(ar, prefixes, gen_length, batch, eos_id):
             "tokens_per_second": n * gen_length / elapsed, "peak_extra_mb": memory.peak / 2**20}
 
 
+@torch.no_grad()
+def warm_up(llm, ar, prefix, ids):
+    """One untimed short decode of each kind, so that no timed row pays for first-call setup
+    (CUDA context and library handles, kernel choice, lazy allocations)."""
+    for options in ({}, {"cache": "dual"}, {"cache": "prefix"}):
+        generate(llm, prefix, steps=2, gen_length=4, block_length=4, mask_id=ids["mask"], **options)
+    ar.generate(prefix, attention_mask=torch.ones_like(prefix), max_new_tokens=2, min_new_tokens=2,
+                do_sample=False, pad_token_id=ids["eos"], eos_token_id=None)
+
+
 def answers_text(out, ids):
     """Answer tokens up to the first EOS/EoT (what a user would read)."""
     result = []
@@ -226,6 +245,13 @@ def answers_text(out, ids):
         cut = [i for i, t in enumerate(row) if t in (ids["eos"], ids["eot"])]
         result.append(tuple(row[: cut[0]] if cut else row))
     return result
+
+
+def machine(args):
+    """Where the benchmark ran."""
+    return {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+            "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+            "dtype": args.dtype, "torch": torch.__version__}
 
 
 def run(args):
@@ -251,6 +277,7 @@ def run(args):
     final_loss = fit(llm, [data[g] for g in args.gen_lengths], args.fit_steps, ids["mask"], seed=args.seed)
     fit_seconds = time.perf_counter() - start
     ar = ar_twin(llm)
+    warm_up(llm, ar, data[args.gen_lengths[0]][0][:1], ids)
     rows = []
     for g in args.gen_lengths:
         prefixes, answers = data[g]
@@ -258,6 +285,8 @@ def run(args):
         reference = None  # the reference sampler's answers (first n_ref items)
         for batch in args.batches:
             for name, options in CONFIGS:
+                if args.decoders and name != "reference" and name not in args.decoders:
+                    continue
                 items = prefixes
                 if name == "reference":
                     if reference is not None and args.skip_slow:
@@ -280,9 +309,7 @@ def run(args):
         base = next(r for r in rows if r["gen_length"] == row["gen_length"] and r["decoder"] == "reference")
         row["speedup_vs_reference"] = base["seconds_per_answer"] / row["seconds_per_answer"]
     return {
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
-                    "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-                    "dtype": args.dtype, "torch": torch.__version__},
+        "machine": machine(args),
         "model": {"width": args.width, "layers": args.layers, "heads": args.heads, "vocab": args.vocab,
                   "parameters": sum(p.numel() for p in llm.parameters()),
                   "prefix_positions": AUDIO_POSITIONS + PROMPT_TOKENS},
@@ -302,14 +329,15 @@ TRAINED_CONFIGS = [
 ]
 
 
-def trained_model_rows(model_dir, data_dir, n_items, batches):
+def trained_model_rows(model_dir, data_dir, n_items, batches, device="cpu"):
     """How many passes a *trained* model needs: decode an MMAU-format test with a model folder.
 
     A confident model commits several tokens per pass; how many is what decides the fast
     decoders' speed, and only a trained model can say (e.g. the demo's final model and held-out
     test: ``results/demo/eval/stage4_vrpo/model`` and ``results/demo/data``). Reported per decoder
     and batch size: seconds per answer, mean and histogram of forward passes per batch,
-    accuracy (MMAU string match) and answers equal to the reference sampler's.
+    accuracy (MMAU string match) and answers equal to the reference sampler's. On a GPU the
+    folder's ``precision: auto`` decodes under bf16 autocast.
     """
     from speechbrain_diffa.dataio import batch_waveforms, load_audio
     from speechbrain_diffa.evaluation.benchmarks import prepare
@@ -317,7 +345,7 @@ def trained_model_rows(model_dir, data_dir, n_items, batches):
     from speechbrain_diffa.evaluation.scoring import mmau_match
     from speechbrain_diffa.inference import DIFFA2
 
-    model = DIFFA2.from_hparams(source=model_dir)
+    model = DIFFA2.from_hparams(source=model_dir, run_opts={"device": device})
     items = prepare("mmau", data_dir).items[:n_items]
     audio = [load_audio(item.audio) for item in items]
     prompts = [build_prompt(MMAU_PROMPT, item.question, item.choices) for item in items]
@@ -397,21 +425,30 @@ def main(argv=None):
     parser.add_argument("--trained_data", help="folder with the MMAU-format test for --trained_model "
                         "(e.g. results/demo/data)")
     parser.add_argument("--trained_items", type=int, default=120)
+    parser.add_argument("--decoders", nargs="+", metavar="NAME",
+                        help="time only these decoders (names as in the table) besides the reference and AR")
+    parser.add_argument("--trained_only", action="store_true",
+                        help="skip the synthetic model's rows (only --trained_model's)")
     args = parser.parse_args(argv)
     args.reference_items = {int(k): int(v) for k, v in args.reference_items.items()}
     if bool(args.trained_model) != bool(args.trained_data):
         parser.error("--trained_model and --trained_data go together")
-    report = run(args)
+    if args.trained_only and not args.trained_model:
+        parser.error("--trained_only needs --trained_model and --trained_data")
+    unknown = set(args.decoders or ()) - {name for name, _ in CONFIGS}
+    if unknown:
+        parser.error(f"unknown --decoders {sorted(unknown)}; choose from {[name for name, _ in CONFIGS]}")
+    report = {"machine": machine(args), "rows": []} if args.trained_only else run(args)
     if args.trained_model:
         report["trained_model"] = {"model": args.trained_model, "data": args.trained_data,
                                    "rows": trained_model_rows(args.trained_model, args.trained_data,
-                                                              args.trained_items, args.batches)}
+                                                              args.trained_items, args.batches, args.device)}
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(report, f, indent=2)
-    table = markdown_table(report)
+    table = markdown_table(report) if report["rows"] else ""
     if "trained_model" in report:
-        table += "\n\nTrained model " + report["trained_model"]["model"] + ":\n\n"
+        table += ("\n\n" if table else "") + "Trained model " + report["trained_model"]["model"] + ":\n\n"
         table += trained_markdown_table(report["trained_model"]["rows"])
     with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
         f.write(table + "\n")

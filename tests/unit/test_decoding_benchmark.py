@@ -2,7 +2,9 @@
 
 import json
 
-from speechbrain_diffa.decoding_benchmark import LIMIT, main
+import pytest
+
+from speechbrain_diffa.decoding_benchmark import LIMIT, TWO_PASSES, main
 from speechbrain_diffa.evaluation.fixtures import write_mmau
 from speechbrain_diffa.export import write_tiny_model_folder
 
@@ -16,16 +18,26 @@ def test_benchmark_runs_and_reports(tmp_path):
     saved = json.loads(out.read_text())
     decoders = {r["decoder"] for r in saved["rows"]}
     assert "reference" in decoders and "autoregressive (Llama + KV cache)" in decoders
-    assert len(saved["rows"]) == 2 * 11
+    assert len(saved["rows"]) == 2 * 12
     reference = next(r for r in saved["rows"] if r["decoder"] == "reference")
     assert reference["nfe_per_batch"] == 16 and reference["speedup_vs_reference"] == 1.0
     limit = [r for r in saved["rows"] if r["decoder"] == LIMIT]
     assert [r["nfe_per_batch"] for r in limit] == [1, 1]  # one block, one pass
+    assert [r["nfe_per_batch"] for r in saved["rows"] if r["decoder"] == TWO_PASSES] == [2, 2]
     for row in saved["rows"]:
         assert row["seconds_per_answer"] > 0 and row["tokens_per_second"] > 0
     assert (tmp_path / "bench.md").read_text().startswith("| answer | batch |")
     assert report["model"]["vocab"] == 500
     assert "trained_model" not in saved
+
+
+def test_decoders_can_be_chosen(tmp_path, capsys):
+    """--decoders times the named ones (plus the reference and AR); a wrong name is refused."""
+    report = main(TINY + ["--output", str(tmp_path / "b.json"), "--batches", "1", "--decoders", LIMIT])
+    assert [r["decoder"] for r in report["rows"]] == ["reference", LIMIT, "autoregressive (Llama + KV cache)"]
+    with pytest.raises(SystemExit):
+        main(TINY + ["--decoders", "dual cahce"])
+    assert "unknown --decoders ['dual cahce']" in capsys.readouterr().err
 
 
 def test_trained_model_rows(tmp_path, tiny_root):
@@ -34,7 +46,9 @@ def test_trained_model_rows(tmp_path, tiny_root):
     data = tmp_path / "mmau"
     write_mmau(str(data), n=3)
     out = tmp_path / "bench.json"
-    main(TINY + ["--output", str(out), "--trained_model", folder, "--trained_data", str(data)])
+    saved = main(TINY + ["--output", str(out), "--trained_model", folder, "--trained_data", str(data),
+                         "--trained_only"])
+    assert saved["rows"] == []  # --trained_only: no synthetic rows
     rows = json.loads(out.read_text())["trained_model"]["rows"]
     assert [(r["batch"], r["decoder"]) for r in rows][:2] == [
         (1, "reference"), (1, "factor 0.5 + dual cache + eos stop (interface default)")]
