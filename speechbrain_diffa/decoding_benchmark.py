@@ -248,7 +248,13 @@ def answers_text(out, ids):
 
 
 def machine(args):
-    """Where the benchmark ran."""
+    """Where the benchmark ran.
+
+    Example
+    -------
+    >>> machine(argparse.Namespace(threads=2, device="cpu", dtype="float32"))["device"]
+    'cpu'
+    """
     return {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
             "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
             "dtype": args.dtype, "torch": torch.__version__}
