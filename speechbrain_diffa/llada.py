@@ -324,7 +324,8 @@ class LLaDA(torch.nn.Module):
         """Recompute activations in the backward pass (saves memory when training LoRA)."""
         # Non-reentrant checkpointing lets gradients reach inputs_embeds from the adapters even
         # though the frozen LLaDA weights do not require grad.
-        self.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # (transformers 5 renamed gradient_checkpointing_enable, deprecated until v6.)
+        self.llm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
     def forward(
         self,
