@@ -10,12 +10,13 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
+import contextlib
 import json
 import os
 import re
 
 import torch
-from safetensors.torch import load_file
+from safetensors import SafetensorError, safe_open
 
 SEMANTIC_PREFIX = "semantic_connector."
 ACOUSTIC_PREFIX = "acoustic_connector."
@@ -40,8 +41,13 @@ def safetensors_files(path):
     """
     index = os.path.join(path, "model.safetensors.index.json")
     if os.path.isfile(index):
-        with open(index) as f:
-            shard_names = sorted(set(json.load(f)["weight_map"].values()))
+        try:
+            with open(index, encoding="utf-8") as f:
+                shard_names = sorted(set(json.load(f)["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{index} is not a safetensors index (a JSON object with a weight_map): {e}") from None
+        if not all(isinstance(s, str) and os.path.basename(s) == s for s in shard_names):
+            raise CheckpointError(f"{index} names shards that are not file names in {path}: {shard_names[:5]}")
         missing = [s for s in shard_names if not os.path.isfile(os.path.join(path, s))]
         if missing:
             raise FileNotFoundError(f"{index} lists shard(s) that are not in {path}: {missing}")
@@ -50,8 +56,16 @@ def safetensors_files(path):
     return [single] if os.path.isfile(single) else []
 
 
+class CheckpointError(ValueError):
+    """A weights file that cannot be read safely (corrupt, truncated, or holding more than tensors)."""
+
+
 def read_state_dict(path):
     """Read a checkpoint safely: safetensors, or a torch file with ``weights_only=True``.
+
+    Returns a flat dict of tensors. Anything else (a corrupt or truncated file, a pickle that
+    names Python code, nested or non-tensor values) raises :class:`CheckpointError` naming the
+    file; the code a pickle names is never run.
 
     Example
     -------
@@ -59,16 +73,64 @@ def read_state_dict(path):
     >>> torch.save({"a": torch.ones(2)}, path)
     >>> read_state_dict(path)["a"].tolist()
     [1.0, 1.0]
+    >>> _ = open(path, "wb").write(b"not a checkpoint")
+    >>> read_state_dict(path)
+    Traceback (most recent call last):
+    ...
+    speechbrain_diffa.checkpoints.CheckpointError: .../w.bin is not a readable torch checkpoint (corrupt, truncated or another format)
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Checkpoint not found: {path}")
     if path.endswith(".safetensors"):
-        return load_file(path)
+        with open_safetensors(path) as f:
+            state = {name: f.get_tensor(name) for name in f.keys()}
+    else:
+        state = _torch_load_weights(path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a state dict of tensors")
+    for name, value in state.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: entry {name!r} is a {type(value).__name__}, not a tensor")
+    return state
+
+
+def _torch_load_weights(path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickles with code in them end here, never executed
-        raise ValueError(f"Cannot read {path} as a weights-only torch checkpoint: {e}") from e
+    except Exception as e:  # torch's messages vary (and advise weights_only=False, which is not for us)
+        refused = re.search(r"GLOBAL ([\w.]+)", str(e)) if "Weights only load failed" in str(e) else None
+        if refused:
+            raise CheckpointError(
+                f"{path} holds Python objects besides tensors ({refused.group(1)}): refused, since loading "
+                "them could run code"
+            ) from None
+        raise CheckpointError(f"{path} is not a readable torch checkpoint (corrupt, truncated or another format)") from None
+
+
+@contextlib.contextmanager
+def open_safetensors(path):
+    """``safetensors.safe_open`` on CPU, with a corrupt or truncated file reported by name.
+
+    Example
+    -------
+    >>> path = getfixture("tmpdir") + "/model.safetensors"
+    >>> _ = open(path, "wb").write(b"junk")
+    >>> with open_safetensors(path) as f:
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    speechbrain_diffa.checkpoints.CheckpointError: .../model.safetensors is not a readable safetensors file (corrupt or truncated: ...)
+    """
+    try:
+        handle = safe_open(path, framework="pt", device="cpu")
+    except SafetensorError as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file (corrupt or truncated: {e})") from None
+    with handle as f:
+        try:
+            yield f
+        except SafetensorError as e:
+            raise CheckpointError(f"{path} is not a readable safetensors file (corrupt or truncated: {e})") from None
 
 
 def _load_prefixed(module, state_dict, prefix, what):

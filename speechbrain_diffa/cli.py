@@ -77,8 +77,8 @@ def build_parser():
                          "(default: the released DIFFA-2, whisper-large-v3 + LLaDA-8B)")
     convert.add_argument("--stage", type=int, choices=(1, 2, 3, 4), help="default: 3 with LoRA, else 2")
     convert.add_argument("--lora_alpha", type=float, default=16, help="not stored in the release (default 16)")
-    convert.add_argument("--whisper_path", help="base Whisper (folder or repo id)")
-    convert.add_argument("--llm_path", help="base LLaDA (folder or repo id)")
+    convert.add_argument("--whisper_path", help="base Whisper (folder, or hub repo owner/name)")
+    convert.add_argument("--llm_path", help="base LLaDA (folder, or hub repo owner/name)")
     convert.add_argument("--example", help="audio file to ship as example.wav")
 
     sub.add_parser("eval", help="score a model on MMAU / MMSU / MMAR / LibriSpeech",
@@ -88,7 +88,7 @@ def build_parser():
 
 
 def _model_options(parser):
-    parser.add_argument("-m", "--model", required=True, help="model folder (or hub repo id)")
+    parser.add_argument("-m", "--model", required=True, help="model folder, or hub repo (owner/name or hf://owner/name)")
     parser.add_argument("--whisper_path", help="override the model folder's base Whisper")
     parser.add_argument("--llm_path", help="override the model folder's base LLaDA")
     parser.add_argument("--device", help="e.g. cpu, cuda:0 (default: a GPU if there is one)")
@@ -133,7 +133,9 @@ def load_model(args):
 
 
 def _check_model_folder(path):
-    if not os.path.exists(path) and (os.path.isabs(path) or path.startswith(".") or path.count("/") != 1):
+    from speechbrain_diffa.model_folder import hub_repo_id
+
+    if not os.path.exists(path) and hub_repo_id(path, bare=True) is None:
         raise UsageError(f"model folder not found: {path}")
     if os.path.exists(path) and not os.path.isfile(os.path.join(path, "hyperparams.yaml")):
         raise UsageError(f"{path} is not a model folder (no hyperparams.yaml); make one with 'diffa2 export'")

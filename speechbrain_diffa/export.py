@@ -40,8 +40,8 @@ LORA = {"r": 8, "alpha": 16, "dropout": 0.05, "targets": ["q_proj", "k_proj", "v
 # Architecture of the released DIFFA-2 (whisper-large-v3 + LLaDA-8B-Instruct, reference/diffa.md).
 FULL_VALUES = {
     "title": "DIFFA-2 (whisper-large-v3 + LLaDA-8B-Instruct), stage 4",
-    "whisper_path": "openai/whisper-large-v3",
-    "llm_path": "GSAI-ML/LLaDA-8B-Instruct",
+    "whisper_path": "hf://openai/whisper-large-v3",
+    "llm_path": "hf://GSAI-ML/LLaDA-8B-Instruct",
     "stage": 4,
     "whisper_taps": [3, 7, 11, 15, 19, 23, 27, 31],
     "encoder_dim": 1280,
@@ -92,7 +92,7 @@ HUB_TEMPLATE = """\
 #   named below (speechbrain_diffa.inference.ALLOWED_CALLABLES).
 # ############################################################################
 
-# ------------------------------------ base models: local folders or Hugging Face repo ids
+# ------- base models: a path relative to this folder, an absolute path, or hf://owner/name
 whisper_path: {whisper_path}
 llm_path: {llm_path}
 
@@ -255,6 +255,28 @@ def read_recipe_values(recipe_folder):
     return values
 
 
+def written_base_model(value):
+    """How a base model is written into a model folder's YAML (see :mod:`speechbrain_diffa.model_folder`).
+
+    A local folder becomes its absolute path (a relative one would be read inside the model
+    folder); ``owner/name`` that is not a local path becomes ``hf://owner/name``.
+
+    Example
+    -------
+    >>> written_base_model("GSAI-ML/LLaDA-8B-Instruct"), written_base_model("hf://openai/whisper-large-v3")
+    ('hf://GSAI-ML/LLaDA-8B-Instruct', 'hf://openai/whisper-large-v3')
+    >>> written_base_model(".") == os.path.abspath(".")
+    True
+    """
+    from speechbrain_diffa.model_folder import HUB_PREFIX, hub_repo_id
+
+    value = os.fspath(value)
+    if os.path.isdir(value):
+        return os.path.abspath(value)
+    repo = hub_repo_id(value, bare=not os.path.exists(value))
+    return HUB_PREFIX + repo if repo else value
+
+
 def hub_values_from_recipe(recipe_values, whisper_path=None, llm_path=None, title=None):
     """Model-folder values (for :func:`render_hub_yaml`) from a recipe's values.
 
@@ -267,8 +289,8 @@ def hub_values_from_recipe(recipe_values, whisper_path=None, llm_path=None, titl
     values = dict(FULL_VALUES, answer_system_prompt=None)
     values.update({k: recipe_values[k] for k in ARCHITECTURE_KEYS if k in recipe_values})
     values["mask_padding"] = bool(recipe_values.get("mask_padding", False))
-    values["whisper_path"] = whisper_path or recipe_values["whisper_path"]
-    values["llm_path"] = llm_path or recipe_values["llm_path"]
+    values["whisper_path"] = written_base_model(whisper_path or recipe_values["whisper_path"])
+    values["llm_path"] = written_base_model(llm_path or recipe_values["llm_path"])
     if values["stage"] < 3:
         values["lora"] = None
     values["title"] = title or f"DIFFA-2, stage {values['stage']} (exported from a speechbrain_diffa recipe)"
@@ -499,8 +521,8 @@ def export_release(release, out_folder, like=None, stage=None, lora_alpha=16, lo
         raise ValueError(f"{release} has LoRA weights, which a stage-{values['stage']} model does not use")
     else:
         values["lora"] = None
-    values["whisper_path"] = whisper_path or values["whisper_path"]
-    values["llm_path"] = llm_path or values["llm_path"]
+    values["whisper_path"] = written_base_model(whisper_path or values["whisper_path"])
+    values["llm_path"] = written_base_model(llm_path or values["llm_path"])
     values["title"] = title or f"DIFFA-2 release weights, stage {values['stage']} (converted)"
     os.makedirs(out_folder, exist_ok=True)
     torch.save(state, os.path.join(out_folder, TRAINED_FILE))

@@ -13,57 +13,34 @@ paths and the default decoding) and ``diffa2.ckpt`` (only what training produced
 prompts, LoRA). ``hparams/diffa2.yaml`` and ``hparams/diffa2_tiny.yaml`` are examples;
 :mod:`speechbrain_diffa.export` writes such folders from a recipe's output or the DIFFA-2 release.
 
-Safety: before a ``hyperparams.yaml`` is loaded, every callable it names (``!new:``, ``!apply:``,
-``!name:``, ``!module:``) must be one of :data:`ALLOWED_CALLABLES` (pass ``trust_hparams=True`` to
-lift this for a file you wrote yourself). Checkpoints are read with ``weights_only=True``; no
-remote code is ever run.
+Safety: a model folder from elsewhere can neither run code nor reach outside itself while it
+loads. Its YAML may call only :data:`ALLOWED_CALLABLES` (:mod:`speechbrain_diffa.safe_hparams`),
+its checkpoint must be a file inside it that covers every trained tensor, and its base models
+follow the rules of :mod:`speechbrain_diffa.model_folder`. Checkpoints are read with
+safetensors or ``weights_only=True``; no remote code is ever run.
 
 Authors
  * speechbrain_diffa contributors 2026
 """
 
 import os
-import re
 
 import torch
 from speechbrain.inference.interfaces import Pretrained
-from speechbrain.utils.fetching import fetch
 
-from speechbrain_diffa.checkpoints import read_state_dict
 from speechbrain_diffa.dataio import batch_waveforms, load_audio
+from speechbrain_diffa.model_folder import ModelFolder, load_hparams, local_model_folder
+from speechbrain_diffa.safe_hparams import ALLOWED_CALLABLES, check_hparams_file
 
 TRAINED_FILE = "diffa2.ckpt"  # what a model folder holds besides hyperparams.yaml
-LOADABLE = "diffa2"  # the Pretrainer key that fetches it
-# The only callables a model folder's hyperparams.yaml may name (unless trust_hparams=True).
-ALLOWED_CALLABLES = frozenset(
-    {
-        "speechbrain_diffa.inference.local_model_folder",
-        "speechbrain_diffa.whisper.WhisperEncoderTaps",
-        "speechbrain_diffa.llada.LLaDA.from_pretrained",
-        "speechbrain_diffa.adapters.SemanticAdapter",
-        "speechbrain_diffa.adapters.AcousticAdapter",
-        "speechbrain_diffa.chat.ChatLayout",
-        "speechbrain_diffa.chat.load_tokenizer",
-        "speechbrain_diffa.model.DIFFA2Model",
-        "speechbrain.utils.parameter_transfer.Pretrainer",
-        "len",
-    }
-)
-_CALLABLE_TAG = re.compile(r"!(new|apply|name|module):([^\s\[\]{},]+)")
-_OTHER_CODE_TAGS = re.compile(r"!(include|tuple_apply)\b")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+LOADABLE = "diffa2"  # the Pretrainer key that loads it
+__all__ = ["ALLOWED_CALLABLES", "DIFFA2", "LOADABLE", "TRAINED_FILE", "check_hparams_callables", "local_model_folder"]
 
 
 def check_hparams_callables(path):
-    """Refuse a ``hyperparams.yaml`` that names a callable outside :data:`ALLOWED_CALLABLES`.
+    """Refuse a ``hyperparams.yaml`` that could call code outside :data:`ALLOWED_CALLABLES`.
 
-    HyperPyYAML calls whatever ``!new:`` / ``!apply:`` name, so a model folder from elsewhere
-    could otherwise run any importable function while it loads.
-
-    Arguments
-    ---------
-    path : str
-        The YAML file.
+    Kept for callers of the earlier name: :func:`speechbrain_diffa.safe_hparams.check_hparams_file`.
 
     Example
     -------
@@ -72,51 +49,9 @@ def check_hparams_callables(path):
     >>> check_hparams_callables(path)
     Traceback (most recent call last):
     ...
-    PermissionError: .../hyperparams.yaml names callables a DIFFA2 model folder may not use: ['os.system'] ...
+    speechbrain_diffa.safe_hparams.HparamsRefused: .../hyperparams.yaml, line 1: !apply:os.system is not allowed ...
     """
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    named = {m.group(2) for m in _CALLABLE_TAG.finditer(text)}
-    refused = sorted(named - ALLOWED_CALLABLES) + sorted({"!" + m.group(1) for m in _OTHER_CODE_TAGS.finditer(text)})
-    if refused:
-        raise PermissionError(
-            f"{path} names callables a DIFFA2 model folder may not use: {refused} (allowed: "
-            f"{sorted(ALLOWED_CALLABLES)}). If you wrote this file yourself, pass trust_hparams=True."
-        )
-
-
-def local_model_folder(name_or_path):
-    """A base model as a local folder: the path itself, or a Hugging Face repo id downloaded.
-
-    Arguments
-    ---------
-    name_or_path : str
-        A local folder (e.g. a copy of ``GSAI-ML/LLaDA-8B-Instruct``) or a repo id. Downloads go
-        to the Hugging Face cache and respect ``HF_HUB_OFFLINE``.
-
-    Returns
-    -------
-    str
-
-    Example
-    -------
-    >>> local_model_folder(str(getfixture("tmpdir"))) == str(getfixture("tmpdir"))
-    True
-    >>> local_model_folder("/no/such/folder")
-    Traceback (most recent call last):
-    ...
-    FileNotFoundError: Base model folder not found: /no/such/folder (give a local folder or a Hugging Face repo id)
-    """
-    name_or_path = os.fspath(name_or_path)
-    if os.path.isdir(name_or_path):
-        return name_or_path
-    if os.path.isabs(name_or_path) or name_or_path.startswith(".") or not _REPO_ID.match(name_or_path):
-        raise FileNotFoundError(
-            f"Base model folder not found: {name_or_path} (give a local folder or a Hugging Face repo id)"
-        )
-    from huggingface_hub import snapshot_download
-
-    return snapshot_download(repo_id=name_or_path)
+    check_hparams_file(path)
 
 
 def resolve_precision(precision, device):
@@ -174,7 +109,6 @@ class DIFFA2(Pretrained):
 
             device = infer_device()
         hparams["precision"] = resolve_precision(hparams.get("precision", "fp32"), device)
-        _check_trained_file(modules["diffa"], hparams.get("pretrainer"))
         super().__init__(modules=modules, hparams=hparams, run_opts=run_opts, freeze_params=freeze_params)
         self.model = self.mods.diffa
         self.description = {
@@ -185,41 +119,41 @@ class DIFFA2(Pretrained):
         }
 
     @classmethod
-    def from_hparams(cls, source, hparams_file="hyperparams.yaml", savedir=None, trust_hparams=False, **kwargs):
-        """Load a model folder (local) or hub repo.
+    def from_hparams(cls, source, hparams_file="hyperparams.yaml", savedir=None, overrides=None,
+                     overrides_must_match=True, trust_hparams=False, download_only=False, **kwargs):
+        """Load a model folder (local) or hub repo, by the rules of :mod:`speechbrain_diffa.model_folder`.
 
         Arguments
         ---------
         source : str
-            A local model folder, or a Hugging Face repo id.
+            A local model folder, or a Hugging Face repo (``owner/name`` or ``hf://owner/name``).
         hparams_file : str
-            The YAML in ``source``.
+            The YAML, a file inside ``source``.
         savedir : str
-            Where fetched files go (default: ``source`` itself for a local folder, else
-            ``pretrained_models/<repo>``).
+            Where a hub repo is downloaded (default ``pretrained_models/owner--name``); a local
+            folder is read in place.
+        overrides : dict
+            Replacement values, e.g. ``{"whisper_path": ..., "llm_path": ...}`` (local folders,
+            relative to your working directory, or hub repo ids).
+        overrides_must_match : bool
+            Every override must name a key of the YAML.
         trust_hparams : bool
-            Skip :func:`check_hparams_callables` (only for a YAML you wrote).
+            Lift the callable allow-list (only for a YAML you wrote yourself).
+        download_only : bool
+            Fetch a hub repo's files and return None.
         **kwargs
-            ``overrides`` (e.g. ``{"whisper_path": ..., "llm_path": ...}``), ``run_opts``
-            (``{"device": "cuda:0"}``), and the rest of SpeechBrain's ``from_hparams`` options.
+            ``run_opts`` (``{"device": "cuda:0"}``) and ``freeze_params``.
 
         Returns
         -------
         DIFFA2
         """
-        source = os.fspath(source)
-        if os.path.isdir(source):
-            if not os.path.isfile(os.path.join(source, hparams_file)):
-                raise FileNotFoundError(f"Model folder {source} has no {hparams_file}")
-            savedir = savedir or source
-        elif os.path.isabs(source) or source.startswith(".") or not _REPO_ID.match(source):
-            raise FileNotFoundError(f"Model folder not found: {source}")
-        else:
-            savedir = savedir or os.path.join("pretrained_models", source.replace("/", "--"))
-        if not trust_hparams:
-            check_hparams_callables(str(fetch(filename=hparams_file, source=source, savedir=savedir)))
-        model = super().from_hparams(source, hparams_file=hparams_file, savedir=savedir, **kwargs)
-        model.description["source"] = os.path.abspath(source) if os.path.isdir(source) else source
+        folder = ModelFolder(source, hparams_file, savedir)
+        if download_only:
+            return None
+        hparams = load_hparams(folder, overrides, overrides_must_match, trust_hparams)
+        model = cls(modules=hparams["modules"], hparams=hparams, **kwargs)
+        model.description["source"] = folder.source
         return model
 
     def answer_batch(self, wavs, wav_lens, questions, **decoding):
@@ -299,22 +233,3 @@ def _run_option(run_opts, name):
     if isinstance(run_opts, dict):
         return run_opts.get(name)
     return getattr(run_opts, name, None) if name in getattr(run_opts, "overridden_args", ()) else None
-
-
-def _check_trained_file(model, pretrainer):
-    """After the Pretrainer's transfer, the trained file must have covered every trainable tensor.
-
-    The transfer hook (:meth:`DIFFA2Model.load_previous_stage`) accepts partial files, as chaining
-    stages needs; a model folder must not be partial, or the missing tensors would silently stay
-    at their random initialisation.
-    """
-    paths = getattr(pretrainer, "paths", {}) or {}
-    path = paths.get(LOADABLE)
-    if path is None or not os.path.isfile(path):
-        return
-    have = set(read_state_dict(path))
-    missing = sorted(set(model.trainable_state_dict()) - have)
-    if missing:
-        raise ValueError(
-            f"{path} lacks {len(missing)} tensors that a stage-{model.stage} model needs: {missing[:5]}"
-        )

@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-from speechbrain_diffa.checkpoints import safetensors_files
+from speechbrain_diffa.checkpoints import open_safetensors, safetensors_files
 
 # Release block-module name -> name inside a transformers Llama decoder layer.
 BLOCK_NAME_MAP = {
@@ -444,7 +443,7 @@ class LLaDA(torch.nn.Module):
         shapes = {k: v.shape for k, v in model.llm.state_dict().items()}
         state, unexpected = {}, []
         for file in files:
-            with safe_open(file, framework="pt", device="cpu") as f:
+            with open_safetensors(file) as f:
                 for name in f.keys():
                     if name not in wanted:
                         unexpected.append(name)

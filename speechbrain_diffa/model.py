@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from speechbrain.utils import checkpoints
 
+from speechbrain_diffa.checkpoints import read_state_dict
 from speechbrain_diffa.diffusion import answer_mask, forward_process, masked_diffusion_loss, monte_carlo_elbos
 from speechbrain_diffa.sampling import generate
 from speechbrain_diffa.whisper import EncoderOutput
@@ -140,7 +141,7 @@ class DIFFA2Model(torch.nn.Module):
     def load_trainable(self, path, end_of_epoch=False):
         """Resume: the file must hold exactly this stage's trainable tensors."""
         del end_of_epoch
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_state_dict(path)
         expected = set(self.trainable_state_dict())
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or unexpected:
@@ -158,8 +159,44 @@ class DIFFA2Model(torch.nn.Module):
         keep their initialisation (e.g. the acoustic adapter when stage 2 starts from stage 1,
         LoRA when stage 3 starts from stage 2).
         """
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        self._copy_in(state, path)
+        self._copy_in(read_state_dict(path), path)
+
+    def load_complete_state(self, state, source):
+        """Load a model folder's trained tensors: all or nothing.
+
+        Every tensor this stage trains must be in ``state`` and finite, or nothing is loaded and
+        the error names them (a missing tensor would silently keep its random initialisation).
+
+        Arguments
+        ---------
+        state : dict
+            Parameter name to tensor.
+        source : str
+            Where ``state`` came from, for errors.
+
+        Example
+        -------
+        >>> from speechbrain_diffa.tiny import make_tiny_diffa2
+        >>> model = make_tiny_diffa2(str(getfixture("tmpdir")), stage=2)
+        >>> state = model.trainable_state_dict()
+        >>> model.load_complete_state(state, "diffa2.ckpt")
+        >>> model.load_complete_state(dict(state, **{"semantic_adapter.conv.0.bias": None}), "x.ckpt")
+        Traceback (most recent call last):
+        ...
+        ValueError: x.ckpt: 'semantic_adapter.conv.0.bias' is not a tensor (got NoneType)
+        """
+        for name, value in state.items():
+            if not isinstance(value, torch.Tensor):
+                raise ValueError(f"{source}: {name!r} is not a tensor (got {type(value).__name__})")
+        missing = sorted(set(self.trainable_state_dict()) - set(state))
+        if missing:
+            raise ValueError(
+                f"{source} lacks {len(missing)} tensors that a stage-{self.stage} model needs: {missing[:5]}"
+            )
+        broken = sorted(n for n, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+        if broken:
+            raise ValueError(f"{source}: {len(broken)} tensors hold NaN or Inf values: {broken[:5]}")
+        self._copy_in(state, source)
 
     def _copy_in(self, state, path):
         params = dict(self.named_parameters())

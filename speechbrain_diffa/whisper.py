@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Tuple
 
 import torch
-from safetensors import safe_open
 from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from speechbrain_diffa.checkpoints import safetensors_files
+from speechbrain_diffa.checkpoints import open_safetensors, read_state_dict, safetensors_files
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def _load_encoder_state(source):
     files = safetensors_files(source)
     state = {}
     for file in files:
-        with safe_open(file, framework="pt", device="cpu") as f:
+        with open_safetensors(file) as f:
             for name in f.keys():
                 if ".encoder." in f".{name}":
                     state[name] = f.get_tensor(name)
@@ -67,7 +66,7 @@ def _load_encoder_state(source):
                 f"No Whisper weights in {source}: expected model.safetensors(.index.json) "
                 "or pytorch_model.bin"
             )
-        state = torch.load(binary, map_location="cpu", weights_only=True)
+        state = read_state_dict(binary)
     prefix = next((p for p in ("model.encoder.", "encoder.") if any(k.startswith(p) for k in state)), None)
     if prefix is None:
         raise ValueError(f"No encoder weights (model.encoder.* or encoder.*) found in {source}")
@@ -103,7 +102,7 @@ class WhisperEncoderTaps(torch.nn.Module):
         super().__init__()
         if not os.path.isfile(os.path.join(source, "config.json")):
             raise FileNotFoundError(f"No Whisper config.json in {source}")
-        config = WhisperConfig.from_pretrained(source)
+        config = WhisperConfig.from_pretrained(source, local_files_only=True)
         self.encoder = WhisperEncoder(config)
         missing, unexpected = self.encoder.load_state_dict(_load_encoder_state(source), strict=False)
         if missing or unexpected:
@@ -111,7 +110,7 @@ class WhisperEncoderTaps(torch.nn.Module):
                 f"Whisper encoder weights in {source} do not match its config: missing "
                 f"{missing[:5]}, unexpected {unexpected[:5]}"
             )
-        self.feature_extractor = WhisperFeatureExtractor.from_pretrained(source)
+        self.feature_extractor = WhisperFeatureExtractor.from_pretrained(source, local_files_only=True)
         self.taps = list(taps)
         n_states = config.encoder_layers + 1
         bad = [t for t in self.taps if not 0 <= t < n_states]
