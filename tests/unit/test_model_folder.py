@@ -283,3 +283,16 @@ def test_an_hf_base_model_downloads_only_model_files(folder, tmp_path, tiny_root
     fetched = {name for repo, name in hub.fetched if repo == "openai/whisper-tiny"}
     assert "config.json" in fetched and "flax_model.msgpack" not in fetched
     assert fetched == set(filter_repo_objects(fetched, allow_patterns=list(BASE_MODEL_FILES)))
+
+
+def test_trust_hparams_lifts_the_callable_list_but_not_the_folder_rules(folder, tmp_path):
+    own = copy_of(folder, tmp_path)
+    (own / "hyperparams.yaml").write_text(
+        (own / "hyperparams.yaml").read_text() + "\njoined: !apply:os.path.join [a, b]\n"
+    )
+    with pytest.raises(PermissionError, match="!apply:os.path.join is not allowed"):
+        DIFFA2.from_hparams(source=str(own))
+    assert DIFFA2.from_hparams(source=str(own), trust_hparams=True).hparams.joined == os.path.join("a", "b")
+    with_pretrainer(own, "    loadables:\n        diffa2: !ref <diffa>\n    paths:\n        diffa2: /etc/hostname\n")
+    with pytest.raises(ModelFolderError, match="must be a relative path inside the folder"):
+        DIFFA2.from_hparams(source=str(own), trust_hparams=True)
