@@ -337,16 +337,35 @@ def write_stage_manifest(stage, data, output, settings):
     return path
 
 
+STAGE_LOG = "train_output.txt"  # everything train.py printed, in the stage's folder
+
+
 def run_stage(stage, name, overrides, output):
-    """Run ``train.py hparams/<name>.yaml`` in a subprocess, its progress shown; raise if it fails."""
+    """Run ``train.py hparams/<name>.yaml`` in a subprocess, its output shown and kept; raise if it fails.
+
+    The recipe runs in its own folder, so every path in ``overrides`` must be absolute (checked).
+    The output goes to the screen and to ``output/train_output.txt``, which exists even when the
+    stage stops before SpeechBrain writes its own ``log.txt``.
+    """
+    relative = {k: v for k, v in overrides.items() if isinstance(v, str) and os.sep in v and not os.path.isabs(v)}
+    if relative:
+        raise ValueError(f"stage {stage}: paths handed to train.py must be absolute, got {relative}")
     recipe = recipe_folder()
     command = [sys.executable, "train.py", os.path.join("hparams", f"{name}.yaml")]
     command += [_as_argument(k, v) for k, v in overrides.items()]
-    _log(f"stage {stage}: python train.py hparams/{name}.yaml (+{len(overrides)} overrides, log in {output})")
+    os.makedirs(output, exist_ok=True)
+    log_path = os.path.join(output, STAGE_LOG)
+    _log(f"stage {stage}: python train.py hparams/{name}.yaml (+{len(overrides)} overrides, output in {log_path})")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    result = subprocess.run(command, cwd=recipe, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"Stage {stage} failed (exit {result.returncode}); see {output}/log.txt. Command: {command}")
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, cwd=recipe, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, bufsize=1)  # fmt: skip
+        for line in process.stdout:
+            sys.stdout.write(line)
+            log.write(line)
+        returncode = process.wait()
+    if returncode != 0:
+        raise RuntimeError(f"Stage {stage} failed (exit {returncode}); its output is in {log_path}")
 
 
 def evaluate_stage(stage_folder, data, prepared, eval_folder, settings):
@@ -502,6 +521,7 @@ def run_demo(output, settings=FULL, seed=0):
     from speechbrain_diffa.evaluation.benchmarks import check_complete, prepare
 
     started = time.time()
+    output = os.path.abspath(output)  # the stages run in the recipe's folder, not the caller's
     data, models = os.path.join(output, "data"), os.path.join(output, "models")
     build_data(data, settings, seed)
     standins = build_standins(data, models, settings, seed)
@@ -542,13 +562,15 @@ def run_demo(output, settings=FULL, seed=0):
 def main(argv=None):
     """``python -m speechbrain_diffa.demo [--output DIR] [--seed N] [--quick]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default="results/demo", help="folder for data, models, stages, summary")
+    parser.add_argument("--output", help="folder for data, models, stages, summary (default: results/demo, "
+                        "or results/demo_quick with --quick, relative to where you run it)")
     parser.add_argument("--seed", type=int, default=0, help="corpus, stand-ins and training seed")
     parser.add_argument("--quick", action="store_true", help="a few items and steps (checks the plumbing, learns nothing)")
     args = parser.parse_args(argv)
     progress = logging.getLogger("speechbrain_diffa.standins")  # stand-in losses every 50 steps
     progress.setLevel(logging.INFO)
     progress.addHandler(logging.StreamHandler(sys.stdout))
+    args.output = os.path.abspath(args.output or ("results/demo_quick" if args.quick else "results/demo"))
     summary = run_demo(args.output, QUICK if args.quick else FULL, args.seed)
     print()
     print(format_table(summary))

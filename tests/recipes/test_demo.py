@@ -6,26 +6,47 @@ rotting: corpus, stand-ins, stages 1-4 through ``train.py``, harness scoring, ma
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from speechbrain_diffa.demo import QUICK, SUMMARY_FILE, TASKS
 
 
-def test_quick_demo_runs_every_stage_and_writes_the_summary(tmp_path):
-    out = tmp_path / "demo"
-    command = [sys.executable, "-m", "speechbrain_diffa.demo", "--output", str(out), "--quick"]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)  # fmt: skip
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_as_written(command, cwd, timeout=600):
+    """Run a README command line in ``cwd`` with this suite's environment; return its stdout (must exit 0)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DIFFA_NO_APT="1")
+    if sys.prefix != sys.base_prefix:  # the suite runs in the project's venv: the scripts reuse it
+        env["DIFFA_VENV"] = sys.prefix
+    process = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)  # fmt: skip
     try:
-        stdout, stderr = process.communicate(timeout=600)
+        stdout, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)  # the stages run as its children
-        stdout, stderr = process.communicate()
-        raise AssertionError(f"demo timed out:\n{stderr[-3000:]}") from None
-    assert process.returncode == 0, stderr[-3000:]
+        stdout, _ = process.communicate()
+        raise AssertionError(f"{command} timed out:\n{stdout[-3000:]}") from None
+    assert process.returncode == 0, stdout[-3000:]
+    return stdout
+
+
+def test_the_readme_demo_command_runs_from_a_fresh_checkout(tmp_path):
+    """``bash recipes/demo.sh`` as the README writes it (plus --quick), from a copy of the checkout's root.
+
+    The default output is relative (results/demo_quick); the stages run in the recipe's folder, so
+    this is the run that broke when a relative path reached train.py.
+    """
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO, checkout, ignore=shutil.ignore_patterns(".git", ".venv", "results", "__pycache__", "*.egg-info"))
+    readme = (REPO / "README.md").read_text()
+    assert "bash recipes/demo.sh " in readme
+    stdout = run_as_written("bash recipes/demo.sh --quick", cwd=checkout)
+    out = checkout / "results" / "demo_quick"
     summary = json.loads((out / SUMMARY_FILE).read_text())
     assert sorted(summary["stages"]) == ["1", "2", "3", "4"]
     for stage in summary["stages"].values():
