@@ -24,8 +24,10 @@ Authors
 
 import os
 import re
+import zipfile
 
 from speechbrain.utils.parameter_transfer import Pretrainer
+from speechbrain.utils.run_opts import RunOptions
 
 from speechbrain_diffa.checkpoints import read_state_dict
 from speechbrain_diffa.safe_hparams import check_hparams_file, compose_hparams, load_safe_hparams
@@ -44,6 +46,9 @@ BASE_MODEL_FILES = (
     "tokenizer_config.json",
     "special_tokens_map.json",
 )
+# SpeechBrain's Pretrained takes these from the hparams unless run_opts gives them; a folder may not.
+# (precision is the folder's own default, resolved by DIFFA2: "auto", "fp32", "bf16" or "fp16".)
+RUN_OPTIONS = frozenset(RunOptions().as_dict()) - {"precision"}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
@@ -101,15 +106,24 @@ def local_model_folder(name_or_path):
     -------
     >>> local_model_folder(str(getfixture("tmpdir"))) == str(getfixture("tmpdir"))
     True
+    >>> local_model_folder(".")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Base model folder '.' is relative: load model folders with DIFFA2.from_hparams, ...
     >>> local_model_folder("GSAI-ML/LLaDA-8B-Instruct")
     Traceback (most recent call last):
     ...
-    FileNotFoundError: Base model folder not found: GSAI-ML/LLaDA-8B-Instruct (a local folder, or hf://owner/name for a Hugging Face repo)
+    FileNotFoundError: Base model folder not found: GSAI-ML/LLaDA-8B-Instruct (a local folder, or hf://owner/name ...)
     """
     name_or_path = os.fspath(name_or_path)
-    if os.path.isdir(name_or_path):
+    if os.path.isdir(name_or_path) and os.path.isabs(name_or_path):
         return name_or_path
     repo = hub_repo_id(name_or_path)
+    if repo is None and os.path.isdir(name_or_path):
+        raise FileNotFoundError(
+            f"Base model folder {name_or_path!r} is relative: load model folders with DIFFA2.from_hparams, which reads "
+            "a relative path inside the model folder, or give an absolute path"
+        )
     if repo is None:
         raise FileNotFoundError(
             f"Base model folder not found: {name_or_path} (a local folder, or hf://owner/name for a Hugging Face repo)"
@@ -127,7 +141,7 @@ def given_base_model(value):
     >>> given_base_model("./no/such/folder")
     Traceback (most recent call last):
     ...
-    FileNotFoundError: Base model folder not found: ./no/such/folder (a local folder, or owner/name / hf://owner/name for a Hugging Face repo)
+    FileNotFoundError: Base model folder not found: ./no/such/folder (a local folder, or owner/name ...)
     """
     value = os.fspath(value)
     if os.path.isdir(value):
@@ -264,6 +278,8 @@ def load_hparams(folder, overrides=None, overrides_must_match=True, trust_hparam
 
     path = folder.hparams_path
     root = compose_hparams(path) if trust_hparams else check_hparams_file(path)
+    if not trust_hparams:
+        _check_top_level(root, path, overrides or {})
     overrides = base_model_overrides(folder, _top_level_strings(root), overrides)
     if trust_hparams:
         with open(path, encoding="utf-8") as f:
@@ -274,6 +290,22 @@ def load_hparams(folder, overrides=None, overrides_must_match=True, trust_hparam
     load_checkpoints(folder, hparams.get("pretrainer"), model)
     hparams["savedir"] = folder.path
     return hparams
+
+
+def _check_top_level(root, path, overrides):
+    """Base models are plain strings (so the folder rules apply to them); run options are the caller's."""
+    for key, value in root.value:
+        plain = value.tag in ("tag:yaml.org,2002:str", "!PLACEHOLDER")
+        if key.value in BASE_MODEL_KEYS and key.value not in overrides and not plain:
+            raise ModelFolderError(
+                f"{path}, line {key.start_mark.line + 1}: {key.value} must be a plain string (a path or "
+                f"hf://owner/name), got {value.tag}"
+            )
+        if key.value in RUN_OPTIONS:
+            raise ModelFolderError(
+                f"{path}, line {key.start_mark.line + 1}: {key.value!r} is a run option, which a model folder may not "
+                "set (pass run_opts={...} yourself)"
+            )
 
 
 def _top_level_strings(root):
@@ -291,6 +323,19 @@ def _the_model(hparams, path):
     if not isinstance(model, DIFFA2Model):
         raise ModelFolderError(f"{path}: modules.diffa must be a speechbrain_diffa.model.DIFFA2Model, got {model!r}")
     return model
+
+
+def _check_unpacked_size(path, model):
+    """A torch checkpoint is a zip: refuse one that would unpack to far more than the model's trained tensors."""
+    if not zipfile.is_zipfile(path):
+        return  # safetensors (sizes in its header) or not a zip: read_state_dict names what is wrong
+    limit = 4 * sum(p.numel() * p.element_size() for n, p in model.named_parameters() if model.is_trained_parameter(n))
+    with zipfile.ZipFile(path) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > limit + (16 << 20):
+        raise ModelFolderError(
+            f"{path} unpacks to {unpacked:,} bytes, far more than the {limit // 4:,} bytes of tensors this model trains"
+        )
 
 
 def load_checkpoints(folder, pretrainer, model):
@@ -315,6 +360,7 @@ def load_checkpoints(folder, pretrainer, model):
         if key in pretrainer.custom_hooks:
             raise ModelFolderError(f"{where}: the Pretrainer's loadable {key!r} may not have a custom hook")
         path = folder.file(pretrainer.paths.get(key, f"{key}.ckpt"), f"the checkpoint of loadable {key!r}")
+        _check_unpacked_size(path, model)
         state.update(read_state_dict(path))
         files.append(path)
     model.load_complete_state(state, " + ".join(files))

@@ -233,40 +233,68 @@ def _is_plain_tuple(text):
 
 
 class _ExpandedSize:
-    """How big the document gets once aliases and ``!ref`` / ``!copy`` are expanded (memoised)."""
+    """How big the document gets once aliases and references are followed (memoised, linear time).
+
+    HyperPyYAML resolves a reference, then re-resolves the text it got back, so any string holding
+    ``<key>`` counts as the sum of what it names, tagged ``!ref`` or not. A string that interpolates
+    references is then evaluated as arithmetic; ``*`` (so ``**``) and ``%`` could make that
+    unbounded (``'x' * 10 ** 10``, ``9 ** 9 ** 9``, ``'%099999999d' % 1``), so the text it becomes
+    may hold neither. A reference cycle is refused too (HyperPyYAML misses some and loops).
+    """
 
     def __init__(self, path, root):
-        self.path, self.root, self.sizes = path, root, {}
+        self.path, self.root = path, root
+        self.sizes, self.arithmetic, self.keys, self.in_progress = {}, {}, {}, set()
+
+    def refuse(self, node, what):
+        """Raise :class:`HparamsRefused` for ``what`` at ``node``'s line."""
+        raise HparamsRefused(
+            f"{self.path}, line {node.start_mark.line + 1}: {what} is not allowed in a model folder's YAML"
+        )
 
     def of(self, node):
         """The expanded size of ``node`` (capped just over :data:`MAX_EXPANDED_SIZE`)."""
         key = id(node)
         if key in self.sizes:
             return self.sizes[key]
-        self.sizes[key] = 1  # a cycle counts once; HyperPyYAML reports circular references itself
+        if key in self.in_progress:
+            self.refuse(node, "a circular reference or alias")
+        self.in_progress.add(key)
+        ops = False
         if isinstance(node, ruamel.yaml.MappingNode):
             size = 1 + sum(self.of(k) + self.of(v) for k, v in node.value)
         elif isinstance(node, ruamel.yaml.SequenceNode):
             size = 1 + sum(self.of(item) for item in node.value)
-        elif node.tag in ("!ref", "!copy"):
-            refs = _REFERENCE.findall(node.value)
-            size = len(_REFERENCE.sub("", node.value)) + sum(self.of_reference(ref) for ref in refs)
+        elif isinstance(node.value, str) and _REFERENCE.search(node.value):
+            literal, targets = _REFERENCE.sub("", node.value), [self.target(r) for r in _REFERENCE.findall(node.value)]
+            size = len(literal) + sum(self.of(t) if t is not None else 1 for t in targets)
+            ops = bool(re.search(r"[*%]", literal)) or any(self.arithmetic.get(id(t), False) for t in targets)
+            if ops and not _REFERENCE.fullmatch(node.value):
+                self.refuse(node, f"{node.value!r}: its text would hold * or %, then be evaluated as arithmetic")
         else:
             size = 1 + len(node.value)
+            ops = bool(re.search(r"[*%]", node.value))
+        self.in_progress.discard(key)
+        self.arithmetic[key] = ops
         self.sizes[key] = min(size, MAX_EXPANDED_SIZE + 1)
         return self.sizes[key]
 
-    def of_reference(self, ref):
-        """The expanded size of what ``<key[sub]>`` names (1 if it names nothing)."""
+    def target(self, ref):
+        """The node ``<key[sub]>`` names, or None (HyperPyYAML names a bad reference itself)."""
         node = self.root
         for part in ref.strip("<>").split("["):
-            part = part.strip("]")
             if not isinstance(node, ruamel.yaml.MappingNode):
-                return 1
-            node = next((v for k, v in node.value if k.value == part), None)
+                return None
+            node = self.mapping(node).get(part.strip("]"))
             if node is None:
-                return 1  # HyperPyYAML names the bad reference itself
-        return self.of(node)
+                return None
+        return node
+
+    def mapping(self, node):
+        """``{key: value node}`` of a mapping node, built once."""
+        if id(node) not in self.keys:
+            self.keys[id(node)] = {k.value: v for k, v in node.value if isinstance(k.value, str)}
+        return self.keys[id(node)]
 
 
 def _safe_tuple(loader, node):

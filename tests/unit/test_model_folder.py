@@ -296,3 +296,65 @@ def test_trust_hparams_lifts_the_callable_list_but_not_the_folder_rules(folder, 
     with_pretrainer(own, "    loadables:\n        diffa2: !ref <diffa>\n    paths:\n        diffa2: /etc/hostname\n")
     with pytest.raises(ModelFolderError, match="must be a relative path inside the folder"):
         DIFFA2.from_hparams(source=str(own), trust_hparams=True)
+
+
+# ---------------------------------------------------------------- found by review (red team)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda v: torch.full(v.shape, complex(float("nan"), 0.0)), "is torch.complex64, not a real floating-point"),
+        (lambda v: torch.full(v.shape, 1e300, dtype=torch.float64), "hold NaN or Inf values"),
+        (lambda v: torch.zeros(v.shape, dtype=torch.int64), "not a real floating-point"),
+    ],
+)
+def test_tensors_that_would_turn_non_finite_are_refused(make, match, folder, tmp_path):
+    bad = copy_of(folder, tmp_path)
+    state = torch.load(bad / "diffa2.ckpt", weights_only=True)
+    state["semantic_adapter.conv.0.weight"] = make(state["semantic_adapter.conv.0.weight"])
+    torch.save(state, bad / "diffa2.ckpt")
+    with pytest.raises(ValueError, match=match):
+        DIFFA2.from_hparams(source=str(bad))
+
+
+def test_a_checkpoint_may_not_replace_base_weights(folder, tmp_path):
+    bad = copy_of(folder, tmp_path)
+    model = DIFFA2.from_hparams(source=folder).model
+    state = torch.load(bad / "diffa2.ckpt", weights_only=True)
+    base = [n for n, _ in model.named_parameters() if n.startswith(("encoder.", "llm.")) and "lora_" not in n][:2]
+    state.update({n: torch.zeros_like(dict(model.named_parameters())[n]) for n in base})
+    torch.save(state, bad / "diffa2.ckpt")
+    with pytest.raises(ValueError, match="never base weights"):
+        DIFFA2.from_hparams(source=str(bad))
+
+
+def test_a_base_model_given_by_reference_is_refused(folder, tmp_path, tiny_root, monkeypatch):
+    """A !ref value would skip the folder rules and be read relative to the working folder."""
+    bad = copy_of(folder, tmp_path)
+    set_yaml(bad, f'llm_path: "{tiny_root}/llada"', '__p: "user_llada"\nllm_path: !ref <__p>')
+    shutil.copytree(os.path.join(tiny_root, "llada"), tmp_path / "user_llada")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelFolderError, match="llm_path must be a plain string"):
+        DIFFA2.from_hparams(source=str(bad))
+
+
+@pytest.mark.parametrize("option", ["compile: true", "device: cuda:7", "jit: true"])
+def test_a_folder_may_not_set_run_options(option, folder, tmp_path):
+    bad = copy_of(folder, tmp_path)
+    (bad / "hyperparams.yaml").write_text((bad / "hyperparams.yaml").read_text() + f"\n{option}\n")
+    with pytest.raises(ModelFolderError, match="is a run option"):
+        DIFFA2.from_hparams(source=str(bad))
+
+
+def test_a_checkpoint_that_unpacks_to_far_more_than_the_model_is_refused(folder, tmp_path):
+    """A small deflated zip can hold gigabytes; its listed sizes are checked before anything is unpacked."""
+    import zipfile
+
+    bad = copy_of(folder, tmp_path)
+    path = bad / "diffa2.ckpt"
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data/huge", b"\0" * (64 << 20))
+    assert path.stat().st_size < (1 << 20)
+    with pytest.raises(ModelFolderError, match="unpacks to"):
+        DIFFA2.from_hparams(source=str(bad))
