@@ -56,9 +56,7 @@ class SemanticAdapter(torch.nn.Module):
         self.conv = torch.nn.Sequential(
             torch.nn.Conv1d(input_size, input_size, kernel_size=3, padding=1),
             torch.nn.GELU(),
-            torch.nn.Conv1d(
-                input_size, input_size * downsample, kernel_size=3, stride=downsample, padding=1
-            ),
+            torch.nn.Conv1d(input_size, input_size * downsample, kernel_size=3, stride=downsample, padding=1),
         )
         self.linear_connector = torch.nn.Sequential(
             torch.nn.Linear(input_size * downsample, input_size),
@@ -165,9 +163,7 @@ class AcousticAdapter(torch.nn.Module):
         # (transformers 5.x); DIFFA's Q-Former is bidirectional over its queries.
         config._attn_implementation = "eager"
         self.qformer = BertEncoder(config)
-        self.proj = torch.nn.Sequential(
-            torch.nn.LayerNorm(input_size), torch.nn.Linear(input_size, output_size)
-        )
+        self.proj = torch.nn.Sequential(torch.nn.LayerNorm(input_size), torch.nn.Linear(input_size, output_size))
 
     @property
     def num_queries(self):

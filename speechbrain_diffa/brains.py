@@ -152,10 +152,10 @@ class DIFFA2Brain(sb.Brain):
         for e in self.examples:
             logger.info(f"[{epoch}] {e['id']}: Q {e['question']!r} | target {e['target']!r} | answer {e['answer']!r}")
 
-    def fit(self, epoch_counter, train_set, valid_set=None, progressbar=None, train_loader_kwargs={}, **kwargs):
+    def fit(self, epoch_counter, train_set, valid_set=None, progressbar=None, train_loader_kwargs=None, **kwargs):
         """``Brain.fit``; also sizes the learning-rate schedule from the number of batches."""
         if not isinstance(train_set, torch.utils.data.DataLoader):
-            train_set = self.make_dataloader(train_set, stage=sb.Stage.TRAIN, **train_loader_kwargs)
+            train_set = self.make_dataloader(train_set, stage=sb.Stage.TRAIN, **(train_loader_kwargs or {}))
         self.has_valid = valid_set is not None
         self.steps_per_epoch = max(len(train_set) // self.grad_accumulation_factor, 1)
         super().fit(epoch_counter, train_set, valid_set, progressbar, **kwargs)

@@ -18,14 +18,11 @@ Authors
 import functools
 import os
 from dataclasses import dataclass
-from typing import List
 
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from speechbrain_diffa.diffusion import answer_mask
-
-# System prompts of the release (reference/diffa.md §7).
+# System prompts of the release (docs/sources.md, "Prompt layout").
 DIFFA2_TRAIN_SYSTEM_PROMPT = (
     "You are a helpful voice assistant. Imagine you can hear the audio clips. "
     "Focus on the audios and respond directly to the prompts."
@@ -54,9 +51,7 @@ def load_tokenizer(path):
     FileNotFoundError: No tokenizer in /nonexistent (expected tokenizer.json or tokenizer_config.json)
     """
     if not any(os.path.isfile(os.path.join(path, f)) for f in ("tokenizer.json", "tokenizer_config.json")):
-        raise FileNotFoundError(
-            f"No tokenizer in {path} (expected tokenizer.json or tokenizer_config.json)"
-        )
+        raise FileNotFoundError(f"No tokenizer in {path} (expected tokenizer.json or tokenizer_config.json)")
     if os.path.isfile(os.path.join(path, "tokenizer.json")):
         # LLaDA ships a plain fast tokenizer; loading it directly skips AutoTokenizer's look at
         # config.json (model_type "llada", unknown to transformers).
@@ -80,7 +75,7 @@ class TokenizedExample:
         Index in ``ids`` before which the audio block is inserted.
     """
 
-    ids: List[int]
+    ids: list[int]
     prompt_length: int
     splice_at: int
 
@@ -170,13 +165,13 @@ class ChatLayout:
 
     @functools.cached_property
     def answer_header_length(self):
-        """Tokens of the assistant header that opens the answer side (``...<|end_header_id|>\\n\\n``)."""
+        """Tokens of the assistant header that opens the answer side (up to ``<|end_header_id|>\\n\\n``)."""
         messages = self._messages("?")
         with_header = self._encode(self.render(messages, add_generation_prompt=True))
         return len(with_header) - len(self._encode(self.render(messages)))
 
     def render(self, messages, add_generation_prompt=False):
-        """Chat text for ``[(role, content), ...]``, as DIFFA's ``build_chat_prompt``.
+        """Chat text for a list of ``(role, content)`` turns, as DIFFA's ``build_chat_prompt``.
 
         Example
         -------

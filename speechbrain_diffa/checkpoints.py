@@ -1,6 +1,6 @@
 """Released DIFFA / DIFFA-2 weights: load their state dicts into our modules, and write them back.
 
-Release names (``reference/diffa.md`` §15): ``semantic_connector.*`` (:class:`SemanticAdapter`),
+Release names (``docs/sources.md``, "Release weight names"): ``semantic_connector.*`` (:class:`SemanticAdapter`),
 ``acoustic_connector.*`` (:class:`AcousticAdapter`), ``trainable_prompts.weight`` (the 20 stage-1
 prompt vectors). A release ``pytorch_model.bin`` also holds the frozen Whisper/LLaDA weights and
 LoRA keys (``llm_model.*``): :func:`convert_released_state` maps the LoRA keys too and reports the
@@ -45,7 +45,9 @@ def safetensors_files(path):
             with open(index, encoding="utf-8") as f:
                 shard_names = sorted(set(json.load(f)["weight_map"].values()))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise CheckpointError(f"{index} is not a safetensors index (a JSON object with a weight_map): {e}") from None
+            raise CheckpointError(
+                f"{index} is not a safetensors index (a JSON object with a weight_map): {e}"
+            ) from None
         if not all(isinstance(s, str) and os.path.basename(s) == s for s in shard_names):
             raise CheckpointError(f"{index} names shards that are not file names in {path}: {shard_names[:5]}")
         missing = [s for s in shard_names if not os.path.isfile(os.path.join(path, s))]
@@ -77,14 +79,14 @@ def read_state_dict(path):
     >>> read_state_dict(path)
     Traceback (most recent call last):
     ...
-    speechbrain_diffa.checkpoints.CheckpointError: .../w.bin is not a readable torch checkpoint (corrupt, truncated or another format)
+    speechbrain_diffa.checkpoints.CheckpointError: .../w.bin is not a readable torch checkpoint (corrupt, ...)
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Checkpoint not found: {path}")
     if path.endswith(".safetensors"):
         with open_safetensors(path) as f:
-            state = {name: f.get_tensor(name) for name in f.keys()}
+            state = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (a safetensors handle)
     else:
         state = _torch_load_weights(path)
     if not isinstance(state, dict):
@@ -105,7 +107,9 @@ def _torch_load_weights(path):
                 f"{path} holds Python objects besides tensors ({refused.group(1)}): refused, since loading "
                 "them could run code"
             ) from None
-        raise CheckpointError(f"{path} is not a readable torch checkpoint (corrupt, truncated or another format)") from None
+        raise CheckpointError(
+            f"{path} is not a readable torch checkpoint (corrupt, truncated or another format)"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -120,7 +124,7 @@ def open_safetensors(path):
     ...     pass
     Traceback (most recent call last):
     ...
-    speechbrain_diffa.checkpoints.CheckpointError: .../model.safetensors is not a readable safetensors file (corrupt or truncated: ...)
+    speechbrain_diffa.checkpoints.CheckpointError: .../model.safetensors is not a readable safetensors file ...
     """
     try:
         handle = safe_open(path, framework="pt", device="cpu")
@@ -135,7 +139,7 @@ def open_safetensors(path):
 
 def _load_prefixed(module, state_dict, prefix, what):
     """Strictly load the ``prefix``-ed keys of ``state_dict`` into ``module``; return their count."""
-    sub = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    sub = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
     own = module.state_dict()
     missing = sorted(set(own) - set(sub))
     unexpected = sorted(set(sub) - set(own))
@@ -147,8 +151,7 @@ def _load_prefixed(module, state_dict, prefix, what):
     for key, value in sub.items():
         if value.shape != own[key].shape:
             raise ValueError(
-                f"{what}: {prefix}{key} has shape {tuple(value.shape)}, module expects "
-                f"{tuple(own[key].shape)}"
+                f"{what}: {prefix}{key} has shape {tuple(value.shape)}, module expects {tuple(own[key].shape)}"
             )
     module.load_state_dict(sub, strict=True)
     return len(sub)
@@ -183,7 +186,7 @@ def load_released_adapters(semantic, acoustic, state_dict, prompts=None):
     >>> load_released_adapters(sem, aco, release)
     Traceback (most recent call last):
     ...
-    KeyError: "semantic adapter: release keys do not match the module. Missing: ['semantic_connector.layernorm.bias']; unexpected: []"
+    KeyError: "semantic adapter: release keys do not match the module. Missing: ['semantic_connector.layernorm.bias..."
     """
     if isinstance(state_dict, (str, os.PathLike)):
         state_dict = read_state_dict(state_dict)
@@ -223,7 +226,7 @@ def released_adapter_state(semantic, acoustic, prompts=None):
 
 # ---------------------------------------------------------------------------------------------
 # The whole DIFFA-2 release state dict <-> the trained tensors of a DIFFA2Model (a model folder's
-# diffa2.ckpt). LoRA keys are PEFT-on-LLaDA names (reference/diffa.md §15):
+# diffa2.ckpt). LoRA keys are PEFT-on-LLaDA names (docs/sources.md):
 #   llm_model.base_model.model.model.transformer.blocks.{i}.{q_proj,...}.lora_{A,B}.default.weight
 # The frozen base weights the release also holds (Whisper, LLaDA) are recognised and skipped.
 
@@ -249,12 +252,15 @@ def _our_lora_name(block, module, which):
 
 
 def _classify_llm_key(rest):
-    """``("lora", (block, module, A/B))``, ``("frozen", None)`` or ``("unknown", None)`` for a key after ``llm_model.``."""
+    """What a release key after ``llm_model.`` is.
+
+    ``("lora", (block, module, A/B))``, ``("frozen", None)`` or ``("unknown", None)``.
+    """
     from speechbrain_diffa.llada import release_to_internal_name
 
     peft = rest.startswith(PEFT_PREFIX)
     if peft:
-        rest = rest[len(PEFT_PREFIX):]
+        rest = rest[len(PEFT_PREFIX) :]
     match = _LORA_KEY.match(rest)
     if match and peft:
         return "lora", (int(match.group(1)), match.group(2), match.group(3))
@@ -269,7 +275,10 @@ def _check_lora_complete(lora_keys, num_blocks):
     blocks = range(num_blocks or (1 + max(block for block, _, _ in lora_keys)))
     missing = [
         f"{LLM_PREFIX}{PEFT_PREFIX}model.transformer.blocks.{b}.{m}.lora_{w}.default.weight"
-        for b in blocks for m in targets for w in "AB" if (b, m, w) not in lora_keys
+        for b in blocks
+        for m in targets
+        for w in "AB"
+        if (b, m, w) not in lora_keys
     ]
     if missing:
         raise KeyError(f"Release LoRA is incomplete: {len(missing)} missing, e.g. {missing[:4]}")
@@ -303,10 +312,11 @@ def convert_released_state(state_dict, num_blocks=None):
 
     Example
     -------
+    >>> q_proj = "llm_model.base_model.model.model.transformer.blocks.0.q_proj."
     >>> release = {"semantic_connector.layernorm.weight": torch.ones(2),
-    ...            "llm_model.base_model.model.model.transformer.blocks.0.q_proj.lora_A.default.weight": torch.ones(4, 2),
-    ...            "llm_model.base_model.model.model.transformer.blocks.0.q_proj.lora_B.default.weight": torch.ones(2, 4),
-    ...            "llm_model.base_model.model.model.transformer.blocks.0.q_proj.base_layer.weight": torch.ones(2, 2),
+    ...            q_proj + "lora_A.default.weight": torch.ones(4, 2),
+    ...            q_proj + "lora_B.default.weight": torch.ones(2, 4),
+    ...            q_proj + "base_layer.weight": torch.ones(2, 2),
     ...            "whisper_encoder.layers.0.fc1.weight": torch.ones(1)}
     >>> state, report = convert_released_state(release)
     >>> sorted(state)[0]
@@ -324,13 +334,13 @@ def convert_released_state(state_dict, num_blocks=None):
     for key, value in state_dict.items():
         prefix = next((p for p in ours if key.startswith(p)), None)
         if prefix is not None:
-            state[ours[prefix] + key[len(prefix):]] = value
+            state[ours[prefix] + key[len(prefix) :]] = value
             report["semantic" if prefix == SEMANTIC_PREFIX else "acoustic"] += 1
         elif key == PROMPTS_KEY:
             state["trainable_prompts.weight"] = value
             report["prompts"] = 1
         elif key.startswith(LLM_PREFIX):
-            kind, where = _classify_llm_key(key[len(LLM_PREFIX):])
+            kind, where = _classify_llm_key(key[len(LLM_PREFIX) :])
             name = _our_lora_name(*where) if kind == "lora" else None
             if kind == "lora" and name is not None:
                 state[name] = value
@@ -345,7 +355,9 @@ def convert_released_state(state_dict, num_blocks=None):
         else:
             unknown.append(key)
     if unknown:
-        raise KeyError(f"Release keys that are neither trained weights nor known frozen weights: {sorted(unknown)[:10]}")
+        raise KeyError(
+            f"Release keys that are neither trained weights nor known frozen weights: {sorted(unknown)[:10]}"
+        )
     if not report["semantic"]:
         raise KeyError(f"Release state dict has no {SEMANTIC_PREFIX}* weights: not a DIFFA checkpoint")
     report["lora"] = {"rank": None, "targets": [], "tensors": 0}
@@ -389,7 +401,7 @@ def to_released_state(model, frozen=True):
     names = internal_to_release_names(config["n_layers"], config.get("weight_tying", False))
     peft = model.llm.transformer is not model.llm.llm
     for key, value in model.llm.llm.state_dict().items():
-        internal = key[len(PEFT_PREFIX):] if peft else key
+        internal = key[len(PEFT_PREFIX) :] if peft else key
         lora = re.match(r"^(.*)\.lora_([AB])\.default\.weight$", internal)
         if lora:
             module = names[lora.group(1) + ".weight"][: -len(".weight")]

@@ -23,6 +23,7 @@ import sys
 from speechbrain_diffa.dataio import AudioError
 from speechbrain_diffa.decoding_presets import REFERENCE_DECODING, options_from_args
 
+
 class UsageError(Exception):
     """A problem with what the user asked for: reported in one line, exit status 2."""
 
@@ -44,22 +45,29 @@ def build_parser():
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    answer = sub.add_parser("answer", help="answer a question about audio file(s)",
-                            description="Answer one question about each audio file.")
+    answer = sub.add_parser(
+        "answer", help="answer a question about audio file(s)", description="Answer one question about each audio file."
+    )
     _model_options(answer)
     answer.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, mp3...)")
     answer.add_argument("-q", "--question", required=True, help="the question, asked of every file")
     _output_options(answer)
 
-    transcribe = sub.add_parser("transcribe", help="transcribe audio file(s)",
-                                description="Transcribe speech (the model folder's transcribe_prompt and decoding).")
+    transcribe = sub.add_parser(
+        "transcribe",
+        help="transcribe audio file(s)",
+        description="Transcribe speech (the model folder's transcribe_prompt and decoding).",
+    )
     _model_options(transcribe)
     transcribe.add_argument("files", nargs="+", metavar="FILE", help="audio files")
     _output_options(transcribe)
 
-    export = sub.add_parser("export", help="turn a recipe's output folder into a model folder",
-                            description="Write hyperparams.yaml, diffa2.ckpt, example.wav and a model card "
-                            "from a stage's output folder (recipes/DIFFA2/train.py).")
+    export = sub.add_parser(
+        "export",
+        help="turn a recipe's output folder into a model folder",
+        description="Write hyperparams.yaml, diffa2.ckpt, example.wav and a model card "
+        "from a stage's output folder (recipes/DIFFA2/train.py).",
+    )
     export.add_argument("recipe_folder", help="the stage's output_folder (has diffa2_trained.ckpt)")
     export.add_argument("out", help="model folder to write")
     export.add_argument("--whisper_path", help="base Whisper for the model folder (default: the recipe's)")
@@ -68,27 +76,38 @@ def build_parser():
     export.add_argument("--scores", nargs="*", default=(), help="evaluation report.json files for the model card")
     export.add_argument("--title", help="model card title")
 
-    convert = sub.add_parser("convert-release", help="convert the DIFFA-2 release weights into a model folder",
-                             description="Convert a DIFFA-2 release checkpoint (pytorch_model.bin or "
-                             "*.safetensors, DIFFA names) into a model folder; every key is checked.")
+    convert = sub.add_parser(
+        "convert-release",
+        help="convert the DIFFA-2 release weights into a model folder",
+        description="Convert a DIFFA-2 release checkpoint (pytorch_model.bin or "
+        "*.safetensors, DIFFA names) into a model folder; every key is checked.",
+    )
     convert.add_argument("release", help="release checkpoint file")
     convert.add_argument("out", help="model folder to write")
-    convert.add_argument("--like", help="a model folder hyperparams.yaml whose architecture the weights have "
-                         "(default: the released DIFFA-2, whisper-large-v3 + LLaDA-8B)")
+    convert.add_argument(
+        "--like",
+        help="a model folder hyperparams.yaml whose architecture the weights have "
+        "(default: the released DIFFA-2, whisper-large-v3 + LLaDA-8B)",
+    )
     convert.add_argument("--stage", type=int, choices=(1, 2, 3, 4), help="default: 3 with LoRA, else 2")
     convert.add_argument("--lora_alpha", type=float, default=16, help="not stored in the release (default 16)")
     convert.add_argument("--whisper_path", help="base Whisper (folder, or hub repo owner/name)")
     convert.add_argument("--llm_path", help="base LLaDA (folder, or hub repo owner/name)")
     convert.add_argument("--example", help="audio file to ship as example.wav")
 
-    sub.add_parser("eval", help="score a model on MMAU / MMSU / MMAR / LibriSpeech",
-                   description="Same as 'python -m speechbrain_diffa.evaluation'; see 'diffa2 eval --help'.",
-                   add_help=False)
+    sub.add_parser(
+        "eval",
+        help="score a model on MMAU / MMSU / MMAR / LibriSpeech",
+        description="Same as 'python -m speechbrain_diffa.evaluation'; see 'diffa2 eval --help'.",
+        add_help=False,
+    )
     return parser
 
 
 def _model_options(parser):
-    parser.add_argument("-m", "--model", required=True, help="model folder, or hub repo (owner/name or hf://owner/name)")
+    parser.add_argument(
+        "-m", "--model", required=True, help="model folder, or hub repo (owner/name or hf://owner/name)"
+    )
     parser.add_argument("--whisper_path", help="override the model folder's base Whisper")
     parser.add_argument("--llm_path", help="override the model folder's base LLaDA")
     parser.add_argument("--device", help="e.g. cpu, cuda:0 (default: a GPU if there is one)")
@@ -101,8 +120,11 @@ def _model_options(parser):
     group.add_argument("--factor", type=float, help="DIFFA-2's parallel-decoding factor (1.0 in its scripts)")
     group.add_argument("--cache", choices=("prefix", "dual"))
     group.add_argument("--eos_early_stop", action="store_true")
-    group.add_argument("--reference", action="store_true",
-                       help="LLaDA's reference sampler: every fast option off (options given here still apply)")
+    group.add_argument(
+        "--reference",
+        action="store_true",
+        help="LLaDA's reference sampler: every fast option off (options given here still apply)",
+    )
 
 
 def _output_options(parser):
@@ -191,8 +213,9 @@ def run_export(args, out=None):
     out = out or sys.stdout
     from speechbrain_diffa.export import export_recipe
 
-    folder = export_recipe(args.recipe_folder, args.out, args.whisper_path, args.llm_path, args.example,
-                           args.scores, args.title)
+    folder = export_recipe(
+        args.recipe_folder, args.out, args.whisper_path, args.llm_path, args.example, args.scores, args.title
+    )
     print(f"Model folder written: {folder}", file=out)
 
 
@@ -202,8 +225,16 @@ def run_convert(args, out=None):
     from speechbrain_diffa.export import export_release, read_hub_values
 
     like = read_hub_values(args.like) if args.like else None
-    report = export_release(args.release, args.out, like=like, stage=args.stage, lora_alpha=args.lora_alpha,
-                            whisper_path=args.whisper_path, llm_path=args.llm_path, example=args.example)
+    report = export_release(
+        args.release,
+        args.out,
+        like=like,
+        stage=args.stage,
+        lora_alpha=args.lora_alpha,
+        whisper_path=args.whisper_path,
+        llm_path=args.llm_path,
+        example=args.example,
+    )
     print(json.dumps(report, indent=2), file=out)
     print(f"Model folder written: {args.out}", file=out)
 

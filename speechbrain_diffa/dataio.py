@@ -68,9 +68,7 @@ def load_audio(path, sample_rate=WHISPER_SAMPLE_RATE, max_seconds=MAX_SECONDS):
     if rate != sample_rate:
         audio = torchaudio.functional.resample(audio, rate, sample_rate)
     if max_seconds is not None and audio.shape[0] > max_seconds * sample_rate:
-        logger.warning(
-            "%s is %.1f s long; truncated to %.0f s", path, audio.shape[0] / sample_rate, max_seconds
-        )
+        logger.warning("%s is %.1f s long; truncated to %.0f s", path, audio.shape[0] / sample_rate, max_seconds)
         audio = audio[: int(max_seconds * sample_rate)]
     if not torch.isfinite(audio).all():
         raise AudioError(f"Audio file {path} contains NaN or infinite samples")
@@ -165,6 +163,7 @@ def training_dataset(
     @takes("audio_filepath")
     @provides("sig")
     def audio_pipeline(path):
+        """The record's waveform, checked and resampled."""
         return load_audio(path, sample_rate)
 
     if preference:
@@ -172,6 +171,7 @@ def training_dataset(
         @takes("input", "chosen", "rejected")
         @provides("chosen_ids", "rejected_ids", "prompt_length", "splice_at")
         def text_pipeline(instruction, chosen, rejected):
+            """Token ids and answer starts of the chosen and the rejected chat."""
             good, bad = chat.training_example(instruction, chosen), chat.training_example(instruction, rejected)
             yield torch.tensor(good.ids)
             yield torch.tensor(bad.ids)
@@ -184,6 +184,7 @@ def training_dataset(
         @takes("input", "target")
         @provides("ids", "prompt_length", "splice_at")
         def text_pipeline(instruction, target):
+            """Token ids, answer start and audio splice point of one training chat."""
             example = chat.training_example(instruction, target)
             yield torch.tensor(example.ids)
             yield example.prompt_length
@@ -225,6 +226,4 @@ def collate_fn(eos_id):
     from speechbrain.dataio.batch import PaddedBatch
 
     eos = {"value": eos_id}
-    return functools.partial(
-        PaddedBatch, per_key_padding_kwargs={"ids": eos, "chosen_ids": eos, "rejected_ids": eos}
-    )
+    return functools.partial(PaddedBatch, per_key_padding_kwargs={"ids": eos, "chosen_ids": eos, "rejected_ids": eos})

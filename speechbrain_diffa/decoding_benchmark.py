@@ -195,8 +195,14 @@ def time_diffusion(llm, prefixes, gen_length, batch, options, ids):
     options = dict(options)
     block_length = 16 if gen_length == 16 else 32
     steps = gen_length // block_length * options.pop("steps_per_block", block_length)
-    settings = dict(steps=steps, gen_length=gen_length, block_length=block_length,
-                    mask_id=ids["mask"], eos_id=ids["eos"], eot_id=ids["eot"])
+    settings = dict(
+        steps=steps,
+        gen_length=gen_length,
+        block_length=block_length,
+        mask_id=ids["mask"],
+        eos_id=ids["eos"],
+        eot_id=ids["eot"],
+    )
     device = prefixes.device
     with peak_memory(device) as memory:
         for i in range(0, len(prefixes), batch):
@@ -205,11 +211,15 @@ def time_diffusion(llm, prefixes, gen_length, batch, options, ids):
             out = generate(llm, prefixes[i : i + batch], stats=stats, **settings, **options)
             elapsed += now(device) - start
             nfe += stats["nfe"]
-            outputs.append(out[:, prefixes.shape[1]:])
+            outputs.append(out[:, prefixes.shape[1] :])
     n = len(prefixes)
-    return {"seconds_per_answer": elapsed / n, "nfe_per_batch": nfe / (n // batch),
-            "tokens_per_second": n * gen_length / elapsed, "peak_extra_mb": memory.peak / 2**20,
-            "outputs": torch.cat(outputs)}
+    return {
+        "seconds_per_answer": elapsed / n,
+        "nfe_per_batch": nfe / (n // batch),
+        "tokens_per_second": n * gen_length / elapsed,
+        "peak_extra_mb": memory.peak / 2**20,
+        "outputs": torch.cat(outputs),
+    }
 
 
 @torch.no_grad()
@@ -220,12 +230,23 @@ def time_autoregressive(ar, prefixes, gen_length, batch, eos_id):
         for i in range(0, len(prefixes), batch):
             ids = prefixes[i : i + batch]
             start = now(device)
-            ar.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=gen_length,
-                        min_new_tokens=gen_length, do_sample=False, pad_token_id=eos_id, eos_token_id=None)
+            ar.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=gen_length,
+                min_new_tokens=gen_length,
+                do_sample=False,
+                pad_token_id=eos_id,
+                eos_token_id=None,
+            )
             elapsed += now(device) - start
     n = len(prefixes)
-    return {"seconds_per_answer": elapsed / n, "nfe_per_batch": gen_length,
-            "tokens_per_second": n * gen_length / elapsed, "peak_extra_mb": memory.peak / 2**20}
+    return {
+        "seconds_per_answer": elapsed / n,
+        "nfe_per_batch": gen_length,
+        "tokens_per_second": n * gen_length / elapsed,
+        "peak_extra_mb": memory.peak / 2**20,
+    }
 
 
 @torch.no_grad()
@@ -234,8 +255,15 @@ def warm_up(llm, ar, prefix, ids):
     (CUDA context and library handles, kernel choice, lazy allocations)."""
     for options in ({}, {"cache": "dual"}, {"cache": "prefix"}):
         generate(llm, prefix, steps=2, gen_length=4, block_length=4, mask_id=ids["mask"], **options)
-    ar.generate(prefix, attention_mask=torch.ones_like(prefix), max_new_tokens=2, min_new_tokens=2,
-                do_sample=False, pad_token_id=ids["eos"], eos_token_id=None)
+    ar.generate(
+        prefix,
+        attention_mask=torch.ones_like(prefix),
+        max_new_tokens=2,
+        min_new_tokens=2,
+        do_sample=False,
+        pad_token_id=ids["eos"],
+        eos_token_id=None,
+    )
 
 
 def answers_text(out, ids):
@@ -255,9 +283,13 @@ def machine(args):
     >>> machine(argparse.Namespace(threads=2, device="cpu", dtype="float32"))["device"]
     'cpu'
     """
-    return {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
-            "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-            "dtype": args.dtype, "torch": torch.__version__}
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": args.threads,
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+        "dtype": args.dtype,
+        "torch": torch.__version__,
+    }
 
 
 def run(args):
@@ -270,15 +302,28 @@ def run(args):
     torch.set_default_dtype(dtype)  # build in the target dtype: an 8B model never exists in fp32
     try:
         with torch.device(args.device):
-            llm = LLaDA({"d_model": args.width, "n_layers": args.layers, "n_heads": args.heads,
-                         "mlp_hidden_size": 3 * args.width, "vocab_size": args.vocab,
-                         "embedding_size": args.vocab, "rope_theta": 500000.0, "mask_token_id": ids["mask"],
-                         "eos_token_id": ids["eos"], "pad_token_id": ids["eos"], "init_std": 0.02})
+            llm = LLaDA(
+                {
+                    "d_model": args.width,
+                    "n_layers": args.layers,
+                    "n_heads": args.heads,
+                    "mlp_hidden_size": 3 * args.width,
+                    "vocab_size": args.vocab,
+                    "embedding_size": args.vocab,
+                    "rope_theta": 500000.0,
+                    "mask_token_id": ids["mask"],
+                    "eos_token_id": ids["eos"],
+                    "pad_token_id": ids["eos"],
+                    "init_std": 0.02,
+                }
+            )
     finally:
         torch.set_default_dtype(default_dtype)
     tasks = {16: 6, 128: 100}  # answer length -> real tokens before EOT (MCQ option text; transcript)
-    data = {g: tuple(t.to(args.device) for t in make_data(args.items, g, tasks[g], ids, args.seed + g))
-            for g in args.gen_lengths}
+    data = {
+        g: tuple(t.to(args.device) for t in make_data(args.items, g, tasks[g], ids, args.seed + g))
+        for g in args.gen_lengths
+    }
     start = time.perf_counter()
     final_loss = fit(llm, [data[g] for g in args.gen_lengths], args.fit_steps, ids["mask"], seed=args.seed)
     fit_seconds = time.perf_counter() - start
@@ -304,21 +349,34 @@ def run(args):
                     reference = outputs
                 result["items"] = len(items)
                 result["matches_fitted_answer"] = sum(
-                    o == t for o, t in zip(outputs, answers_text(answers, ids))) / len(outputs)
+                    o == t for o, t in zip(outputs, answers_text(answers, ids))
+                ) / len(outputs)
                 result["differs_from_reference"] = sum(o != r for o, r in zip(outputs, reference)) / n_ref
                 rows.append({"gen_length": g, "batch": batch, "decoder": name, "options": options, **result})
                 print(json.dumps(rows[-1]), flush=True)
-            rows.append({"gen_length": g, "batch": batch, "decoder": "autoregressive (Llama + KV cache)",
-                         "items": len(prefixes), **time_autoregressive(ar, prefixes, g, batch, ids["eos"])})
+            rows.append(
+                {
+                    "gen_length": g,
+                    "batch": batch,
+                    "decoder": "autoregressive (Llama + KV cache)",
+                    "items": len(prefixes),
+                    **time_autoregressive(ar, prefixes, g, batch, ids["eos"]),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     for row in rows:
         base = next(r for r in rows if r["gen_length"] == row["gen_length"] and r["decoder"] == "reference")
         row["speedup_vs_reference"] = base["seconds_per_answer"] / row["seconds_per_answer"]
     return {
         "machine": machine(args),
-        "model": {"width": args.width, "layers": args.layers, "heads": args.heads, "vocab": args.vocab,
-                  "parameters": sum(p.numel() for p in llm.parameters()),
-                  "prefix_positions": AUDIO_POSITIONS + PROMPT_TOKENS},
+        "model": {
+            "width": args.width,
+            "layers": args.layers,
+            "heads": args.heads,
+            "vocab": args.vocab,
+            "parameters": sum(p.numel() for p in llm.parameters()),
+            "prefix_positions": AUDIO_POSITIONS + PROMPT_TOKENS,
+        },
         "fit": {"steps": args.fit_steps, "final_loss": final_loss, "seconds": fit_seconds},
         "items": args.items,
         "rows": rows,
@@ -327,8 +385,13 @@ def run(args):
 
 # Decoders timed on a trained model (the interface default first after the reference), taken from
 # CONFIGS; each starts from the reference sampler (every fast option off) as the harness's DECODING does.
-TRAINED_DECODERS = ("reference", "factor 0.5 + dual cache + eos stop (interface default)",
-                    "factor 1.0 + dual cache + eos stop", "threshold 0.9 + dual cache + eos stop", LIMIT)
+TRAINED_DECODERS = (
+    "reference",
+    "factor 0.5 + dual cache + eos stop (interface default)",
+    "factor 1.0 + dual cache + eos stop",
+    "threshold 0.9 + dual cache + eos stop",
+    LIMIT,
+)
 TRAINED_CONFIGS = [(name, {**REFERENCE_DECODING, **dict(CONFIGS)[name]}) for name in TRAINED_DECODERS]
 
 
@@ -365,32 +428,44 @@ def trained_model_rows(model_dir, data_dir, n_items, batches, device="cpu"):
                 elapsed += now(model.device) - start
                 passes.append(stats["nfe"])
             reference = answers if reference is None else reference
-            rows.append({
-                "batch": batch, "decoder": name, "options": options, "items": len(items),
-                "seconds_per_answer": elapsed / len(items), "nfe_per_batch": sum(passes) / len(passes),
-                "nfe_histogram": {str(k): passes.count(k) for k in sorted(set(passes))},
-                "accuracy": sum(mmau_match(a, it.choices, it.answer) for a, it in zip(answers, items)) / len(items),
-                "same_answer_as_reference": sum(a == r for a, r in zip(answers, reference)) / len(items),
-            })
+            rows.append(
+                {
+                    "batch": batch,
+                    "decoder": name,
+                    "options": options,
+                    "items": len(items),
+                    "seconds_per_answer": elapsed / len(items),
+                    "nfe_per_batch": sum(passes) / len(passes),
+                    "nfe_histogram": {str(k): passes.count(k) for k in sorted(set(passes))},
+                    "accuracy": sum(mmau_match(a, it.choices, it.answer) for a, it in zip(answers, items)) / len(items),
+                    "same_answer_as_reference": sum(a == r for a, r in zip(answers, reference)) / len(items),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
 def trained_markdown_table(rows):
     """The trained-model rows as a Markdown table."""
-    lines = ["| batch | decoder | s/answer | NFE/batch (mean) | NFE histogram | accuracy | same answer as reference |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| batch | decoder | s/answer | NFE/batch (mean) | NFE histogram | accuracy | same answer as reference |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['batch']} | {r['decoder']} | {r['seconds_per_answer']:.4f} | {r['nfe_per_batch']:.2f} | "
-                     f"{r['nfe_histogram']} | {r['accuracy']:.1%} | {r['same_answer_as_reference']:.1%} |")
+        lines.append(
+            f"| {r['batch']} | {r['decoder']} | {r['seconds_per_answer']:.4f} | {r['nfe_per_batch']:.2f} | "
+            f"{r['nfe_histogram']} | {r['accuracy']:.1%} | {r['same_answer_as_reference']:.1%} |"
+        )
     return "\n".join(lines)
 
 
 def markdown_table(report):
     """The report as a Markdown table."""
-    lines = ["| answer | batch | decoder | s/answer | NFE/batch | tokens/s | peak extra MB | vs reference (batch "
-             f"{report['rows'][0]['batch']}) | answers ≠ reference |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| answer | batch | decoder | s/answer | NFE/batch | tokens/s | peak extra MB | vs reference (batch "
+        f"{report['rows'][0]['batch']}) | answers ≠ reference |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["rows"]:
         differs = r.get("differs_from_reference")
         lines.append(
@@ -414,24 +489,43 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--fit_steps", type=int, default=250)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--device", default="cpu", help="e.g. cuda; 8B shapes: --width 4096 --layers 32 "
-                        "--heads 32 --dtype bfloat16 --fit_steps 0")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="e.g. cuda; 8B shapes: --width 4096 --layers 32 --heads 32 --dtype bfloat16 --fit_steps 0",
+    )
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--reference_items", type=json.loads, default={},
-                        help='JSON {answer_length: n}: time the (slow) reference on the first n items only, '
-                             'and compare the other decoders with it on those items; e.g. \'{"128": 2}\'')
-    parser.add_argument("--skip_slow", action="store_true",
-                        help="time the reference at the first batch size only (it is the slowest row)")
-    parser.add_argument("--trained_model", help="also decode with this trained model folder (e.g. the demo's "
-                        "results/demo/eval/stage4_vrpo/model) to measure how many passes a trained model needs")
-    parser.add_argument("--trained_data", help="folder with the MMAU-format test for --trained_model "
-                        "(e.g. results/demo/data)")
+    parser.add_argument(
+        "--reference_items",
+        type=json.loads,
+        default={},
+        help="JSON {answer_length: n}: time the (slow) reference on the first n items only, "
+        "and compare the other decoders with it on those items; e.g. '{\"128\": 2}'",
+    )
+    parser.add_argument(
+        "--skip_slow",
+        action="store_true",
+        help="time the reference at the first batch size only (it is the slowest row)",
+    )
+    parser.add_argument(
+        "--trained_model",
+        help="also decode with this trained model folder (e.g. the demo's "
+        "results/demo/eval/stage4_vrpo/model) to measure how many passes a trained model needs",
+    )
+    parser.add_argument(
+        "--trained_data", help="folder with the MMAU-format test for --trained_model (e.g. results/demo/data)"
+    )
     parser.add_argument("--trained_items", type=int, default=120)
-    parser.add_argument("--decoders", nargs="+", metavar="NAME",
-                        help="time only these decoders (names as in the table) besides the reference and AR")
-    parser.add_argument("--trained_only", action="store_true",
-                        help="skip the synthetic model's rows (only --trained_model's)")
+    parser.add_argument(
+        "--decoders",
+        nargs="+",
+        metavar="NAME",
+        help="time only these decoders (names as in the table) besides the reference and AR",
+    )
+    parser.add_argument(
+        "--trained_only", action="store_true", help="skip the synthetic model's rows (only --trained_model's)"
+    )
     args = parser.parse_args(argv)
     args.reference_items = {int(k): int(v) for k, v in args.reference_items.items()}
     if bool(args.trained_model) != bool(args.trained_data):
@@ -443,9 +537,13 @@ def main(argv=None):
         parser.error(f"unknown --decoders {sorted(unknown)}; choose from {[name for name, _ in CONFIGS]}")
     report = {"machine": machine(args), "rows": []} if args.trained_only else run(args)
     if args.trained_model:
-        report["trained_model"] = {"model": args.trained_model, "data": args.trained_data,
-                                   "rows": trained_model_rows(args.trained_model, args.trained_data,
-                                                              args.trained_items, args.batches, args.device)}
+        report["trained_model"] = {
+            "model": args.trained_model,
+            "data": args.trained_data,
+            "rows": trained_model_rows(
+                args.trained_model, args.trained_data, args.trained_items, args.batches, args.device
+            ),
+        }
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(report, f, indent=2)

@@ -18,9 +18,7 @@ Authors
 REFERENCE_DECODING = {"threshold": None, "factor": None, "cache": None, "eos_early_stop": False}
 # The inference interface's default for answers: the fastest combination that kept answers within
 # the tolerance (at most 1 % of answers changed, accuracy within 1 point) on the demo's trained
-# model and 300 held-out items: the factor rule at f = 0.5 (DIFFA-2 uses 1.0, which changed 2.7 %
-# there), the dual cache and the EOS stop: 0.7 % changed, 8.0x less time at batch 1 (README,
-# "Decoding"; 6.5x in an earlier run).
+# model; the measurements are in docs/decoding.md ("Which defaults").
 FAST_DECODING = {"factor": 0.5, "cache": "dual", "eos_early_stop": True}
 # The decoding options a command line may set (``eos_early_stop`` is a flag).
 DECODING_OPTIONS = ("steps", "gen_length", "block_length", "threshold", "factor", "cache")

@@ -36,7 +36,7 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -53,13 +53,13 @@ SUMMARY_FILE = "demo_summary.json"
 
 
 # One question type per task, so that stage 3 learns all three in the demo's few minutes of training
-# on two cores (the corpus has twelve; see the README's demo section).
+# on two cores (the corpus has twelve; see docs/demo.md).
 DEMO_QUESTION_TYPES = ("pitch_level", "tempo", "speaker_gender")
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Sizes and schedules of one demo run (:data:`FULL` is the README's; :data:`QUICK` the test's).
+    """Sizes and schedules of one demo run (:data:`FULL` is the one in docs/demo.md; :data:`QUICK` the test's).
 
     Attributes
     ----------
@@ -194,7 +194,10 @@ def build_standins(data, models, settings, seed):
         with open(os.path.join(data, "corpus_text.txt"), encoding="utf-8") as f:
             texts = [line for line in f.read().splitlines() if line.strip()]
         texts += chat_texts(os.path.join(data, "sft_train.json"), texts, settings.llada_chats)
-        _log(f"LLaDA stand-in: {settings.llada_steps} masked-diffusion steps on {len(texts)} lines of corpus text and chats")
+        _log(
+            f"LLaDA stand-in: {settings.llada_steps} masked-diffusion steps on {len(texts)} lines of corpus "
+            "text and chats"
+        )
         start = time.time()
         pretrain_llada_standin(paths["llada"], texts, steps=settings.llada_steps, seed=seed)
         seconds["llada"] = round(time.time() - start, 1)
@@ -411,7 +414,9 @@ def preference_margin(model, data, count, seed=0, batch_size=8):
         wavs, lens = batch_waveforms([load_audio(r["audio_filepath"].replace("{data_root}", data)) for r in batch])
         elbos = []
         for side in ("chosen", "rejected"):
-            ids, prompt_lengths, splice_at = chat.collate_training([chat.training_example(r["input"], r[side]) for r in batch])
+            ids, prompt_lengths, splice_at = chat.collate_training(
+                [chat.training_example(r["input"], r[side]) for r in batch]
+            )
             generator = torch.Generator().manual_seed(seed + start)
             elbos.append(model.elbo(wavs, lens, ids, prompt_lengths, splice_at, num_samples=8, generator=generator))
         margins += (elbos[0] - elbos[1]).tolist()
@@ -478,7 +483,10 @@ def format_table(summary):
     >>> print(format_table(s).splitlines()[2])
     | chance | 43.1 | 41.7 | 50.0 | 37.5 | | |
     """
-    rows = ["| model | overall | sound | music | speech | preference margin | train s |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| model | overall | sound | music | speech | preference margin | train s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     chance = summary["chance"]
     rows.append(f"| chance | {chance['overall']:.1f} | " + " | ".join(f"{chance[t]:.1f}" for t in TASKS) + " | | |")
     for stage, result in sorted(summary["stages"].items()):
@@ -505,7 +513,10 @@ def format_decoding_table(decoding):
     reference = decoding["reference"]["seconds"]
     for label, r in decoding.items():
         speedup = reference / r["seconds"] if r["seconds"] else float("nan")
-        rows.append(f"| {label} | {r['accuracy']:.1f} | {r['same_answer_as_reference']:.1f} | {r['seconds']:.1f} | {speedup:.1f}x |")
+        rows.append(
+            f"| {label} | {r['accuracy']:.1f} | {r['same_answer_as_reference']:.1f} | {r['seconds']:.1f} "
+            f"| {speedup:.1f}x |"
+        )
     return "\n".join(rows)
 
 
@@ -561,11 +572,18 @@ def run_demo(output, settings=FULL, seed=0):
 
 def main(argv=None):
     """``python -m speechbrain_diffa.demo [--output DIR] [--seed N] [--quick]``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", help="folder for data, models, stages, summary (default: results/demo, "
-                        "or results/demo_quick with --quick, relative to where you run it)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--output",
+        help="folder for data, models, stages, summary (default: results/demo, "
+        "or results/demo_quick with --quick, relative to where you run it)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="corpus, stand-ins and training seed")
-    parser.add_argument("--quick", action="store_true", help="a few items and steps (checks the plumbing, learns nothing)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a few items and steps (checks the plumbing, learns nothing)"
+    )
     args = parser.parse_args(argv)
     progress = logging.getLogger("speechbrain_diffa.standins")  # stand-in losses every 50 steps
     progress.setLevel(logging.INFO)
@@ -578,7 +596,10 @@ def main(argv=None):
     if example:
         print(f"\nExample: {example['question']} {example['choices']} (truth: {example['truth']})")
         for label in ("reference", "fast"):
-            print(f"  {label:9s} decoding: {example[label]['answer']!r} in {example[label]['seconds_per_answer'] * 1000:.0f} ms")
+            print(
+                f"  {label:9s} decoding: {example[label]['answer']!r} in "
+                f"{example[label]['seconds_per_answer'] * 1000:.0f} ms"
+            )
     if summary.get("decoding"):
         print("\n" + format_decoding_table(summary["decoding"]))
     print(f"\nTotal {summary['seconds'] / 60:.1f} min; summary in {os.path.join(args.output, SUMMARY_FILE)}")

@@ -30,14 +30,14 @@ from speechbrain_diffa.inference import TRAINED_FILE
 from speechbrain_diffa.sampling import FAST_DECODING
 
 TRANSCRIBE_PROMPT = "Please transcribe the audio to text."
-# DIFFA-2's MMSU/MMAU/MMAR schedule with the fast options of sampling.FAST_DECODING (within 1 % of the
-# reference sampler's answers on the demo's held-out test, ~6x faster); transcripts: DIFFA-2's ASR schedule
-# (diffa.md §11.1) with the EOS stop only, which never changes the text before the first EOS.
+# DIFFA-2's MMSU/MMAU/MMAR schedule with the fast options of sampling.FAST_DECODING (chosen by the quality gate
+# of docs/decoding.md); transcripts: DIFFA-2's ASR schedule
+# (docs/sources.md, "Decoding schedules") with the EOS stop only, which never changes the text before the first EOS.
 ANSWER_DECODING = {"steps": 16, "gen_length": 16, "block_length": 16, **FAST_DECODING}
 TRANSCRIBE_DECODING = {"steps": 128, "gen_length": 128, "block_length": 128, "eos_early_stop": True}
 LORA = {"r": 8, "alpha": 16, "dropout": 0.05, "targets": ["q_proj", "k_proj", "v_proj", "ff_proj", "up_proj"]}
 
-# Architecture of the released DIFFA-2 (whisper-large-v3 + LLaDA-8B-Instruct, reference/diffa.md).
+# Architecture of the released DIFFA-2 (whisper-large-v3 + LLaDA-8B-Instruct, docs/sources.md).
 FULL_VALUES = {
     "title": "DIFFA-2 (whisper-large-v3 + LLaDA-8B-Instruct), stage 4",
     "whisper_path": "hf://openai/whisper-large-v3",
@@ -111,8 +111,8 @@ answer_system_prompt: {answer_system_prompt}  # null: the training system prompt
 precision: {precision}  # auto: bf16 autocast where the device supports it, else fp32
 
 # ------------------------------------------- decoding defaults (each call may override)
-# Answers: the factor rule (f = 0.5), dual cache and EOS stop (99.3 % of the reference sampler's
-# answers on the demo's held-out test, ~6x faster); speechbrain_diffa.sampling.REFERENCE_DECODING
+# Answers: the factor rule (f = 0.5), dual cache and EOS stop (why, and what it costs in
+# agreement and gains in time: docs/decoding.md); speechbrain_diffa.sampling.REFERENCE_DECODING
 # (CLI: --reference) gives the reference sampler. Transcripts: the EOS stop only (text unchanged).
 decoding: {decoding}
 transcribe_prompt: {transcribe_prompt}
@@ -165,8 +165,16 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
         diffa2: !ref <diffa>
 """
 ARCHITECTURE_KEYS = (
-    "stage", "whisper_taps", "encoder_dim", "encoder_heads", "llm_dim", "llm_dtype",
-    "acoustic_queries", "acoustic_ffn", "mask_padding", "lora",
+    "stage",
+    "whisper_taps",
+    "encoder_dim",
+    "encoder_heads",
+    "llm_dim",
+    "llm_dtype",
+    "acoustic_queries",
+    "acoustic_ffn",
+    "mask_padding",
+    "lora",
 )
 
 
@@ -224,8 +232,9 @@ def read_hub_values(path):
     missing = sorted(set(FULL_VALUES) - {"title"} - set(values))
     if missing:
         raise KeyError(f"{path} lacks {missing}: not a DIFFA2 model-folder YAML")
-    title = next((line[2:].strip() for line in open(path, encoding="utf-8") if line.startswith("# ") and
-                  not line.startswith("# #")), "DIFFA-2")
+    with open(path, encoding="utf-8") as f:
+        titles = [line[2:].strip() for line in f if line.startswith("# ") and not line.startswith("# #")]
+    title = titles[0] if titles else "DIFFA-2"
     return dict({k: values[k] for k in FULL_VALUES if k != "title"}, title=title)
 
 
@@ -427,7 +436,8 @@ def model_card(values, state, training_lines, scores, question):
         "```python",
         "from speechbrain_diffa.inference import DIFFA2",
         'model = DIFFA2.from_hparams(source="THIS_FOLDER_OR_REPO",',
-        f'                            overrides={{"whisper_path": "{values["whisper_path"]}", "llm_path": "{values["llm_path"]}"}})',
+        f'                            overrides={{"whisper_path": "{values["whisper_path"]}", '
+        f'"llm_path": "{values["llm_path"]}"}})',
         f'print(model.answer_file("example.wav", {question!r}))',
         "```",
         "",
@@ -471,8 +481,18 @@ def _score_lines(scores):
     return out
 
 
-def export_release(release, out_folder, like=None, stage=None, lora_alpha=16, lora_dropout=0.05,
-                   whisper_path=None, llm_path=None, example=None, title=None):
+def export_release(
+    release,
+    out_folder,
+    like=None,
+    stage=None,
+    lora_alpha=16,
+    lora_dropout=0.05,
+    whisper_path=None,
+    llm_path=None,
+    example=None,
+    title=None,
+):
     """Convert the DIFFA-2 release (``pytorch_model.bin`` / ``*.safetensors``) into a model folder.
 
     Every release key is either mapped (adapters, prompts, LoRA) or recognised as a frozen base
@@ -515,8 +535,12 @@ def export_release(release, out_folder, like=None, stage=None, lora_alpha=16, lo
     if values["stage"] >= 3:
         if not has_lora:
             raise KeyError(f"{release}: stage {values['stage']} needs LoRA, but the release has no lora_A/lora_B keys")
-        values["lora"] = {"r": report["lora"]["rank"], "alpha": lora_alpha, "dropout": lora_dropout,
-                          "targets": report["lora"]["targets"]}
+        values["lora"] = {
+            "r": report["lora"]["rank"],
+            "alpha": lora_alpha,
+            "dropout": lora_dropout,
+            "targets": report["lora"]["targets"],
+        }
     elif has_lora:
         raise ValueError(f"{release} has LoRA weights, which a stage-{values['stage']} model does not use")
     else:
@@ -553,8 +577,12 @@ def check_released_adapters(release_state, values):
     with torch.device("meta"):  # shapes only: nothing is allocated or copied
         semantic = SemanticAdapter(values["encoder_dim"], values["llm_dim"])
         acoustic = AcousticAdapter(
-            values["encoder_dim"], values["encoder_heads"], len(values["whisper_taps"]), values["llm_dim"],
-            num_queries=values["acoustic_queries"], ffn_size=values["acoustic_ffn"],
+            values["encoder_dim"],
+            values["encoder_heads"],
+            len(values["whisper_taps"]),
+            values["llm_dim"],
+            num_queries=values["acoustic_queries"],
+            ffn_size=values["acoustic_ffn"],
         )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*meta parameter.*")
@@ -593,4 +621,3 @@ def write_tiny_model_folder(root, stage=3, seed=0, tiny_root=None):
     _write_example(folder, None, {})
     _write(os.path.join(folder, "README.md"), model_card(values, state, [], [], "Is the tone high or low?"))
     return folder
-

@@ -119,8 +119,17 @@ class DIFFA2(Pretrained):
         }
 
     @classmethod
-    def from_hparams(cls, source, hparams_file="hyperparams.yaml", savedir=None, overrides=None,
-                     overrides_must_match=True, trust_hparams=False, download_only=False, **kwargs):
+    def from_hparams(
+        cls,
+        source,
+        hparams_file="hyperparams.yaml",
+        savedir=None,
+        overrides=None,
+        overrides_must_match=True,
+        trust_hparams=False,
+        download_only=False,
+        **kwargs,
+    ):
         """Load a model folder (local) or hub repo, by the rules of :mod:`speechbrain_diffa.model_folder`.
 
         Arguments

@@ -5,7 +5,7 @@ re-implementing that transformer, we run transformers' ``LlamaForCausalLM`` with
 ``config.is_causal = False`` and map the release's weight names onto it. Why this backbone:
 
 * the official checkpoint's logits are reproduced exactly in fp32 (``RMSNorm``, RoPE, SwiGLU,
-  untied head are the same maths; see ``reference/reference-behaviour.md``);
+  untied head are the same maths; see ``docs/sources.md``);
 * the decoder's KV cache is transformers' own ``DynamicCache``: it grows when a forward pass is
   given ``use_cache=True`` and is cut back with ``crop``; nothing of ours to keep in sync;
 * PEFT LoRA, gradient checkpointing and sdpa attention come for free.
@@ -20,7 +20,6 @@ Authors
 import json
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from safetensors.torch import save_file
@@ -91,9 +90,7 @@ def lora_target_names(release_names):
     out = []
     for name in release_names:
         if name not in BLOCK_NAME_MAP:
-            raise ValueError(
-                f"Unknown LLaDA module name {name!r}; expected one of {sorted(BLOCK_NAME_MAP)}"
-            )
+            raise ValueError(f"Unknown LLaDA module name {name!r}; expected one of {sorted(BLOCK_NAME_MAP)}")
         out.append(BLOCK_NAME_MAP[name].split(".")[-1])
     return out
 
@@ -175,8 +172,7 @@ def llama_config_from_llada(config):
     for key, allowed in SUPPORTED_CONFIG_VALUES.items():
         if key in config and config[key] not in allowed:
             raise ValueError(
-                f"LLaDA config key {key!r} = {config[key]!r} is not supported "
-                f"(expected one of {list(allowed)})"
+                f"LLaDA config key {key!r} = {config[key]!r} is not supported (expected one of {list(allowed)})"
             )
     cfg = {**LLADA_DEFAULTS, **config}
     d_model, n_heads = cfg["d_model"], cfg["n_heads"]
@@ -231,8 +227,8 @@ class LLaDAOutput:
     """
 
     logits: torch.Tensor
-    cache: Optional[object] = None
-    hidden_states: Optional[torch.Tensor] = None
+    cache: object | None = None
+    hidden_states: torch.Tensor | None = None
 
 
 class LLaDA(torch.nn.Module):
@@ -444,7 +440,7 @@ class LLaDA(torch.nn.Module):
         state, unexpected = {}, []
         for file in files:
             with open_safetensors(file) as f:
-                for name in f.keys():
+                for name in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
                     if name not in wanted:
                         unexpected.append(name)
                         continue
@@ -499,9 +495,7 @@ class LLaDA(torch.nn.Module):
         if self.transformer is not self.llm:
             raise ValueError("save_pretrained writes the base weights only; merge or drop LoRA first")
         os.makedirs(path, exist_ok=True)
-        names = internal_to_release_names(
-            self.llada_config["n_layers"], self.llada_config.get("weight_tying", False)
-        )
+        names = internal_to_release_names(self.llada_config["n_layers"], self.llada_config.get("weight_tying", False))
         state = self.llm.state_dict()
         shards, current, size = [], {}, 0
         for internal, release in names.items():

@@ -91,7 +91,8 @@ def record_problems(record, fields, data_root=""):
     -------
     >>> record_problems({"audio_filepath": "/nope.wav", "duration": -1, "input": "q", "target": ""},
     ...                 SFT_FIELDS)
-    [('audio_filepath', 'file /nope.wav does not exist'), ('duration', 'must be a positive number, got -1'), ('target', 'is empty')]
+    [('audio_filepath', 'file /nope.wav does not exist'), ('duration', 'must be a positive number, got -1'),
+     ('target', 'is empty')]
     """
     problems = []
     for field in fields:

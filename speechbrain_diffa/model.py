@@ -106,7 +106,7 @@ class DIFFA2Model(torch.nn.Module):
         self.freeze_for_stage()
 
     def freeze_for_stage(self):
-        """Leave trainable exactly what this stage trains (DESIGN.md's curriculum table).
+        """Leave trainable exactly what this stage trains (``docs/sources.md``, "Curriculum").
 
         Stage 1: semantic adapter + 20 prompts. Stage 2: both adapters. Stages 3-4: both
         adapters + the LLM's LoRA. Whisper and the LLaDA base weights never train.
@@ -164,8 +164,10 @@ class DIFFA2Model(torch.nn.Module):
     def load_complete_state(self, state, source):
         """Load a model folder's trained tensors: all or nothing.
 
-        Every tensor this stage trains must be in ``state`` and finite, or nothing is loaded and
-        the error names them (a missing tensor would silently keep its random initialisation).
+        ``state`` may hold only what some stage trains (adapters, the stage-1 prompts, LoRA), never
+        the frozen Whisper or LLaDA weights; every tensor this stage trains must be there; each must
+        be a real floating tensor of the parameter's shape whose values stay finite in the
+        parameter's dtype. Otherwise nothing is loaded and the error names the tensors.
 
         Arguments
         ---------
@@ -185,18 +187,50 @@ class DIFFA2Model(torch.nn.Module):
         ...
         ValueError: x.ckpt: 'semantic_adapter.conv.0.bias' is not a tensor (got NoneType)
         """
+        params = dict(self.named_parameters())
         for name, value in state.items():
             if not isinstance(value, torch.Tensor):
                 raise ValueError(f"{source}: {name!r} is not a tensor (got {type(value).__name__})")
+        frozen = sorted(n for n in state if n not in params or not self.is_trained_parameter(n))
+        if frozen:
+            raise ValueError(
+                f"{source}: {len(frozen)} tensors are not trained parameters of this model (a model folder holds "
+                f"only adapters, prompts and LoRA, never base weights): {frozen[:5]}"
+            )
         missing = sorted(set(self.trainable_state_dict()) - set(state))
         if missing:
             raise ValueError(
                 f"{source} lacks {len(missing)} tensors that a stage-{self.stage} model needs: {missing[:5]}"
             )
-        broken = sorted(n for n, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+        converted = {}
+        for name, value in state.items():
+            if not value.is_floating_point():  # complex or integer: not what training saves
+                raise ValueError(f"{source}: {name} is {value.dtype}, not a real floating-point tensor")
+            if value.shape != params[name].shape:
+                raise ValueError(
+                    f"{source}: {name} has shape {tuple(value.shape)}, model expects {tuple(params[name].shape)}"
+                )
+            converted[name] = value.to(params[name].dtype)  # e.g. float64 1e300 would become inf here
+        broken = sorted(n for n, v in converted.items() if not torch.isfinite(v).all())
         if broken:
             raise ValueError(f"{source}: {len(broken)} tensors hold NaN or Inf values: {broken[:5]}")
-        self._copy_in(state, source)
+        self._copy_in(converted, source)
+
+    def is_trained_parameter(self, name):
+        """Whether parameter ``name`` is trained by some stage (adapters, prompts, LoRA), not a frozen base weight.
+
+        Example
+        -------
+        >>> from speechbrain_diffa.tiny import make_tiny_diffa2
+        >>> model = make_tiny_diffa2(str(getfixture("tmpdir")), stage=3)
+        >>> sorted({model.is_trained_parameter(n) for n, _ in model.named_parameters() if n.startswith("encoder.")})
+        [False]
+        >>> model.is_trained_parameter("trainable_prompts.weight")
+        True
+        """
+        if name.startswith(("semantic_adapter.", "acoustic_adapter.", "trainable_prompts.")):
+            return True
+        return name.startswith("llm.") and "lora_" in name
 
     def _copy_in(self, state, path):
         params = dict(self.named_parameters())
@@ -323,9 +357,7 @@ class DIFFA2Model(torch.nn.Module):
         embeds = embeds.index_put((rows.expand_as(text_slots), text_slots), text)
         valid = torch.arange(audio.shape[1], device=device)[None, :] < audio_lens[:, None]
         audio_rows, audio_cols = valid.nonzero(as_tuple=True)
-        embeds = embeds.index_put(
-            (audio_rows, splice_at[audio_rows] + audio_cols), audio[audio_rows, audio_cols]
-        )
+        embeds = embeds.index_put((audio_rows, splice_at[audio_rows] + audio_cols), audio[audio_rows, audio_cols])
         mask = torch.zeros(batch, total, dtype=torch.long, device=device)
         text_mask = torch.ones_like(ids) if text_mask is None else text_mask.long()
         mask.scatter_(1, text_slots, text_mask)
@@ -437,7 +469,7 @@ class DIFFA2Model(torch.nn.Module):
             attention_mask=None if bool(mask.all()) else mask,
             **decoding,
         )
-        return [self.chat.decode_answer(row.tolist()) for row in out[:, ids.shape[1]:]]
+        return [self.chat.decode_answer(row.tolist()) for row in out[:, ids.shape[1] :]]
 
 
 class AudioConditionedLM:
@@ -491,6 +523,4 @@ class AudioConditionedLM:
         """Logits ``(batch, text_len, vocab)`` at the text positions."""
         spliced = self._splice(ids, attention_mask)
         mask = None if bool(spliced.attention_mask.all()) else spliced.attention_mask
-        return self.model.llm(
-            inputs_embeds=spliced.inputs_embeds, attention_mask=mask, logits_index=spliced.text_slots
-        )
+        return self.model.llm(inputs_embeds=spliced.inputs_embeds, attention_mask=mask, logits_index=spliced.text_slots)

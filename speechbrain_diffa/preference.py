@@ -113,6 +113,7 @@ class PreferenceModel(torch.nn.Module):
                 ref_audio, ref_lens = policy.audio_block(enc, self.reference_semantic, self.reference_acoustic)
 
         def reference_scorer(noisy, masked):
+            """Masked logits of the frozen reference (its own model, or the policy with the reference LoRA), no grad."""
             with torch.no_grad():
                 if self.reference is not None:
                     return self.reference.masked_logits(noisy, masked, ref_audio, ref_lens, splice_at)

@@ -119,7 +119,7 @@ def pick_template(utt_id, templates=ASR_TEMPLATES, seed=0):
     """
     if not templates:
         raise ValueError("The template pool is empty")
-    digest = hashlib.sha256(f"{seed}\0{utt_id}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{seed}\0{utt_id}".encode()).digest()
     return templates[int.from_bytes(digest[:8], "big") % len(templates)]
 
 
@@ -184,7 +184,7 @@ def audio_duration(path):
 
 
 def manifest_path(path, data_root=""):
-    """The audio path to write: ``{data_root}/...`` for files under ``data_root``, else absolute.
+    """The audio path to write: ``{data_root}/<relative path>`` for files under ``data_root``, else absolute.
 
     A relative ``path`` is taken relative to ``data_root`` (or the current folder without one);
     a path already using ``{data_root}`` is kept as it is.
@@ -298,8 +298,9 @@ def write_validated(candidates, save_path, fields=SFT_FIELDS, data_root="", skip
 
 def _refusal(save_path, skipped, total, shown=20):
     """The error message listing (the first ``shown``) bad records."""
-    lines = [f"  record {s['id']!r} (#{s['index']}, {s['origin']}): {'; '.join(s['problems'])}"
-             for s in skipped[:shown]]
+    lines = [
+        f"  record {s['id']!r} (#{s['index']}, {s['origin']}): {'; '.join(s['problems'])}" for s in skipped[:shown]
+    ]
     more = f"\n  ... and {len(skipped) - shown} more" if len(skipped) > shown else ""
     return (
         f"{save_path}: {len(skipped)} of {total} records are unusable, nothing written (pass "
@@ -447,8 +448,14 @@ def prepare_librispeech(
     outputs = {}
     for split in splits:
         save_path = os.path.join(save_folder, f"asr_{split}.json")
-        options = dict(data_folder=os.path.abspath(data_folder), split=split, templates=list(templates),
-                       seed=seed, text_case=text_case, skip_bad=skip_bad)
+        options = dict(
+            data_folder=os.path.abspath(data_folder),
+            split=split,
+            templates=list(templates),
+            seed=seed,
+            text_case=text_case,
+            skip_bad=skip_bad,
+        )
         outputs[split] = save_path
         if _should_skip(save_path, options, overwrite):
             continue
@@ -463,8 +470,7 @@ def _librispeech_candidates(data_folder, split, templates, seed, text_case):
     split_dir = os.path.join(data_folder, split)
     if not os.path.isdir(split_dir):
         raise FileNotFoundError(
-            f"LibriSpeech split folder {split_dir} not found "
-            "(expected <data_folder>/<split>/<speaker>/<chapter>/)"
+            f"LibriSpeech split folder {split_dir} not found (expected <data_folder>/<split>/<speaker>/<chapter>/)"
         )
     transcripts = {}  # id -> (text, origin)
     for trans in sorted(glob.glob(os.path.join(split_dir, "*", "*", "*.trans.txt"))):
@@ -515,7 +521,7 @@ def _read_lines(path):
 
 
 def read_kaldi_table(path):
-    """``{key: (value, line number)}`` of a Kaldi ``key value...`` text table.
+    """``{key: (value, line number)}`` of a Kaldi text table (``key value`` lines).
 
     Arguments
     ---------
@@ -592,8 +598,15 @@ def prepare_kaldi(
     """
     if skip_prep:
         return save_path
-    options = dict(data_dir=os.path.abspath(data_dir), data_root=data_root, dataset=dataset,
-                   templates=list(templates), seed=seed, text_case=text_case, skip_bad=skip_bad)
+    options = dict(
+        data_dir=os.path.abspath(data_dir),
+        data_root=data_root,
+        dataset=dataset,
+        templates=list(templates),
+        seed=seed,
+        text_case=text_case,
+        skip_bad=skip_bad,
+    )
     if _should_skip(save_path, options, overwrite):
         return save_path
     segments = os.path.join(data_dir, "segments")
@@ -835,15 +848,21 @@ def import_audio_qa(
     if skip_prep:
         return save_path
     sources = _field_sources(field_map)
-    options = dict(source=os.path.abspath(source), audio_root=audio_root, field_map=field_map,
-                   mcq_template=mcq_template, mcq_answer=mcq_answer, dataset=dataset, skip_bad=skip_bad)
+    options = dict(
+        source=os.path.abspath(source),
+        audio_root=audio_root,
+        field_map=field_map,
+        mcq_template=mcq_template,
+        mcq_answer=mcq_answer,
+        dataset=dataset,
+        skip_bad=skip_bad,
+    )
     if _should_skip(save_path, options, overwrite):
         return save_path
     stem = os.path.splitext(os.path.basename(source))[0]
     candidates = []
     for index, (row, origin) in enumerate(read_source_rows(source)):
-        values = {ours: [row[s] for s in srcs if row.get(s) not in (None, "")]
-                  for ours, srcs in sources.items()}
+        values = {ours: [row[s] for s in srcs if row.get(s) not in (None, "")] for ours, srcs in sources.items()}
         built = _qa_candidate(values, f"{stem}-{index}", origin, audio_root, mcq_template, mcq_answer)
         record, origin, problems = built
         record["dataset"] = dataset or stem
@@ -998,8 +1017,14 @@ def make_preference_pairs(
     if skip_prep:
         return save_path
     data_root = os.path.dirname(os.path.abspath(sft_manifest)) if data_root is None else data_root
-    options = dict(sft_manifest=os.path.abspath(sft_manifest), rejected=os.path.abspath(rejected_source),
-                   data_root=data_root, rejected_field=rejected_field, partial=partial, skip_bad=skip_bad)
+    options = dict(
+        sft_manifest=os.path.abspath(sft_manifest),
+        rejected=os.path.abspath(rejected_source),
+        data_root=data_root,
+        rejected_field=rejected_field,
+        partial=partial,
+        skip_bad=skip_bad,
+    )
     if _should_skip(save_path, options, overwrite):
         return save_path
     rejected = read_rejected(rejected_source, rejected_field)

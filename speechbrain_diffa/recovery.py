@@ -32,7 +32,8 @@ class CrashSafeCheckpointer(checkpoints.Checkpointer):
     >>> layer = torch.nn.Linear(2, 2)
     >>> ckpt = CrashSafeCheckpointer(str(folder), recoverables={"layer": layer})
     >>> _ = ckpt.save_checkpoint()
-    >>> os.makedirs(folder / "CKPT+half-written"); _ = (folder / "CKPT+half-written" / "CKPT.yaml").write_text("", "utf-8")
+    >>> os.makedirs(folder / "CKPT+half-written")
+    >>> _ = (folder / "CKPT+half-written" / "CKPT.yaml").write_text("", "utf-8")
     >>> len(ckpt.list_checkpoints())
     1
     """

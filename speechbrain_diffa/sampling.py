@@ -1,7 +1,7 @@
 """Diffusion decoding: LLaDA's semi-autoregressive low-confidence remasking sampler.
 
 With default options :func:`generate` reproduces the reference ``generate()`` of ML-GSAI/LLaDA
-token for token at temperature 0, including its quirks (see ``reference/reference-behaviour.md``):
+token for token at temperature 0, including its quirks (``docs/sources.md``, "Reference sampler behaviour"):
 candidates are the argmax over the whole vocabulary, [MASK] included; only positions after the
 current block are excluded, so masks left in earlier blocks or in the prompt compete too; the
 per-step quota is the block's masked count divided by its steps, remainder to the first steps.

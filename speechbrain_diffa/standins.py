@@ -81,7 +81,9 @@ def pretrain_llada_standin(
     llm.train()
     for step in range(steps):
         pick = torch.randint(len(encoded), (batch_size,), generator=generator).tolist()
-        ids = pad_sequence([torch.tensor(encoded[i]) for i in pick], batch_first=True, padding_value=tokenizer.eos_token_id)
+        ids = pad_sequence(
+            [torch.tensor(encoded[i]) for i in pick], batch_first=True, padding_value=tokenizer.eos_token_id
+        )
         everything = torch.ones_like(ids, dtype=torch.bool)
         noisy, masked, p = forward_process(ids, everything, mask_id, generator=generator)
         logits = llm(input_ids=noisy, logits_mask=masked).logits
@@ -289,5 +291,3 @@ def _save_whisper_encoder(encoder, path, seed):
     encoder.feature_extractor.save_pretrained(path)
     if not os.path.isfile(os.path.join(path, "config.json")):
         raise RuntimeError(f"Saving the Whisper stand-in to {path} failed")
-
-

@@ -91,9 +91,7 @@ def make_tiny_tokenizer(path=None, vocab_size=512, texts=()):
         eos_token=SPECIAL_TOKENS["eos"],
         pad_token=SPECIAL_TOKENS["eos"],
         mask_token=SPECIAL_TOKENS["mask"],
-        additional_special_tokens=[
-            SPECIAL_TOKENS[k] for k in ("start_header", "end_header", "eot")
-        ],
+        additional_special_tokens=[SPECIAL_TOKENS[k] for k in ("start_header", "end_header", "eot")],
     )
     if path is not None:
         tok.save_pretrained(path)

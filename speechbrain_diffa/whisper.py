@@ -11,7 +11,6 @@ Authors
 import logging
 import os
 from dataclasses import dataclass
-from typing import Tuple
 
 import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor
@@ -47,7 +46,7 @@ class EncoderOutput:
 
     last: torch.Tensor
     lengths: torch.Tensor
-    taps: Tuple[torch.Tensor, ...]
+    taps: tuple[torch.Tensor, ...]
 
 
 def _load_encoder_state(source):
@@ -56,21 +55,20 @@ def _load_encoder_state(source):
     state = {}
     for file in files:
         with open_safetensors(file) as f:
-            for name in f.keys():
+            for name in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
                 if ".encoder." in f".{name}":
                     state[name] = f.get_tensor(name)
     if not files:
         binary = os.path.join(source, "pytorch_model.bin")
         if not os.path.isfile(binary):
             raise FileNotFoundError(
-                f"No Whisper weights in {source}: expected model.safetensors(.index.json) "
-                "or pytorch_model.bin"
+                f"No Whisper weights in {source}: expected model.safetensors(.index.json) or pytorch_model.bin"
             )
         state = read_state_dict(binary)
     prefix = next((p for p in ("model.encoder.", "encoder.") if any(k.startswith(p) for k in state)), None)
     if prefix is None:
         raise ValueError(f"No encoder weights (model.encoder.* or encoder.*) found in {source}")
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 class WhisperEncoderTaps(torch.nn.Module):
@@ -161,9 +159,7 @@ class WhisperEncoderTaps(torch.nn.Module):
         n_samples = (wav_lens.cpu().float() * wavs.shape[1]).round().long().clamp(min=1)
         limit = self.feature_extractor.n_samples
         if int(n_samples.max()) > limit:
-            logger.warning(
-                "Audio longer than %.1f s is truncated (as DIFFA does)", limit / self.sample_rate
-            )
+            logger.warning("Audio longer than %.1f s is truncated (as DIFFA does)", limit / self.sample_rate)
             n_samples = n_samples.clamp(max=limit)
         arrays = [wavs[i, : n_samples[i]].detach().float().cpu().numpy() for i in range(len(wavs))]
         # The extractor computes on the CPU in torch; under CPU bf16 autocast (--precision bf16 on a

@@ -51,20 +51,29 @@ def read_templates(path):
 
 def add_asr_options(parser):
     """Options shared by the librispeech and kaldi commands."""
-    parser.add_argument("--templates", default="", help="file with one instruction per line "
-                        "(default: the built-in pool of 25)")
+    parser.add_argument(
+        "--templates", default="", help="file with one instruction per line (default: the built-in pool of 25)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-utterance template draw")
-    parser.add_argument("--text_case", choices=TEXT_CASES, default="sentence",
-                        help="sentence (default): 'I think so'; lower; raw: the corpus text as is")
+    parser.add_argument(
+        "--text_case",
+        choices=TEXT_CASES,
+        default="sentence",
+        help="sentence (default): 'I think so'; lower; raw: the corpus text as is",
+    )
     add_common_options(parser)
 
 
 def add_common_options(parser):
     """--skip_bad and --overwrite."""
-    parser.add_argument("--skip_bad", action="store_true", help="write the good records and list the bad "
-                        "ones in <manifest stem>.skipped.json instead of stopping")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="prepare again even if the output exists with the same options")
+    parser.add_argument(
+        "--skip_bad",
+        action="store_true",
+        help="write the good records and list the bad ones in <manifest stem>.skipped.json instead of stopping",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="prepare again even if the output exists with the same options"
+    )
 
 
 def build_parser():
@@ -81,15 +90,20 @@ def build_parser():
     kaldi = commands.add_parser("kaldi", help="a Kaldi data folder (wav.scp + text) -> one manifest")
     kaldi.add_argument("--data_dir", required=True, help="folder with wav.scp and text (no segments)")
     kaldi.add_argument("--save_path", required=True, help="manifest to write (.json or .jsonl)")
-    kaldi.add_argument("--data_root", default="", help="relative wav.scp paths are relative to it; audio "
-                       "under it is written as {data_root}/... (default: absolute paths)")
+    kaldi.add_argument(
+        "--data_root",
+        default="",
+        help="relative wav.scp paths are relative to it; audio "
+        "under it is written as {data_root}/... (default: absolute paths)",
+    )
     kaldi.add_argument("--dataset", default="", help="dataset field of the records (default: folder name)")
     add_asr_options(kaldi)
     merge = commands.add_parser("merge", help="concatenate manifests (e.g. the train splits)")
     merge.add_argument("--manifests", nargs="+", required=True, help="input manifests")
     merge.add_argument("--save_path", required=True, help="merged manifest")
-    merge.add_argument("--data_root", default=None, help="replaces {data_root} for the checks "
-                       "(default: the folder of --save_path)")
+    merge.add_argument(
+        "--data_root", default=None, help="replaces {data_root} for the checks (default: the folder of --save_path)"
+    )
     merge.add_argument("--skip_bad", action="store_true", help="write the good records, list the bad ones")
     return parser
 
@@ -102,8 +116,13 @@ def main(argv=None):
         if args.command == "merge":
             merge_manifests(args.manifests, args.save_path, data_root=args.data_root, skip_bad=args.skip_bad)
             return 0
-        common = dict(templates=read_templates(args.templates), seed=args.seed, text_case=args.text_case,
-                      skip_bad=args.skip_bad, overwrite=args.overwrite)
+        common = dict(
+            templates=read_templates(args.templates),
+            seed=args.seed,
+            text_case=args.text_case,
+            skip_bad=args.skip_bad,
+            overwrite=args.overwrite,
+        )
         if args.command == "librispeech":
             prepare_librispeech(args.data_folder, args.splits, args.save_folder, **common)
         else:

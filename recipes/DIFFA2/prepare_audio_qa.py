@@ -42,17 +42,33 @@ def build_parser():
     )
     parser.add_argument("--source", required=True, help=".json, .jsonl or .csv file of QA items")
     parser.add_argument("--save_path", required=True, help="manifest to write (.json or .jsonl)")
-    parser.add_argument("--audio_root", default="", help="relative audio paths are relative to it; audio "
-                        "under it is written as {data_root}/... (default: absolute paths)")
-    parser.add_argument("--field_map", type=json.loads, default=None,
-                        help='JSON object: source field -> manifest field, e.g. \'{"question": "input"}\'')
-    parser.add_argument("--mcq_style", choices=sorted(MCQ_STYLES), default="mmau",
-                        help="prompt and target form of multiple-choice items (default: mmau)")
+    parser.add_argument(
+        "--audio_root",
+        default="",
+        help="relative audio paths are relative to it; audio "
+        "under it is written as {data_root}/... (default: absolute paths)",
+    )
+    parser.add_argument(
+        "--field_map",
+        type=json.loads,
+        default=None,
+        help='JSON object: source field -> manifest field, e.g. \'{"question": "input"}\'',
+    )
+    parser.add_argument(
+        "--mcq_style",
+        choices=sorted(MCQ_STYLES),
+        default="mmau",
+        help="prompt and target form of multiple-choice items (default: mmau)",
+    )
     parser.add_argument("--dataset", default="", help="dataset field of the records (default: source stem)")
-    parser.add_argument("--skip_bad", action="store_true", help="write the good records and list the bad "
-                        "ones in <manifest stem>.skipped.json instead of stopping")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="prepare again even if the output exists with the same options")
+    parser.add_argument(
+        "--skip_bad",
+        action="store_true",
+        help="write the good records and list the bad ones in <manifest stem>.skipped.json instead of stopping",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="prepare again even if the output exists with the same options"
+    )
     return parser
 
 
@@ -62,8 +78,17 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     template, answer = MCQ_STYLES[args.mcq_style]
     try:
-        import_audio_qa(args.source, args.save_path, args.audio_root, args.field_map, template, answer,
-                        args.dataset, args.skip_bad, args.overwrite)
+        import_audio_qa(
+            args.source,
+            args.save_path,
+            args.audio_root,
+            args.field_map,
+            template,
+            answer,
+            args.dataset,
+            args.skip_bad,
+            args.overwrite,
+        )
     except (ManifestError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

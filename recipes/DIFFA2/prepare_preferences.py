@@ -33,15 +33,23 @@ def build_parser():
     parser.add_argument("--sft_manifest", required=True, help="stage-2/3 manifest with the chosen answers")
     parser.add_argument("--rejected", required=True, help="rejected answers by id (.json or .jsonl)")
     parser.add_argument("--save_path", required=True, help="manifest to write (.json or .jsonl)")
-    parser.add_argument("--data_root", default=None, help="replaces {data_root} for the audio checks "
-                        "(default: the folder of --sft_manifest)")
+    parser.add_argument(
+        "--data_root",
+        default=None,
+        help="replaces {data_root} for the audio checks (default: the folder of --sft_manifest)",
+    )
     parser.add_argument("--rejected_field", default="rejected", help="rejected text field in record form")
-    parser.add_argument("--partial", action="store_true",
-                        help="the rejected answers cover only some SFT records; pair those")
-    parser.add_argument("--skip_bad", action="store_true", help="write the good pairs and list the bad "
-                        "ones in <manifest stem>.skipped.json instead of stopping")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="prepare again even if the output exists with the same options")
+    parser.add_argument(
+        "--partial", action="store_true", help="the rejected answers cover only some SFT records; pair those"
+    )
+    parser.add_argument(
+        "--skip_bad",
+        action="store_true",
+        help="write the good pairs and list the bad ones in <manifest stem>.skipped.json instead of stopping",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="prepare again even if the output exists with the same options"
+    )
     return parser
 
 
@@ -50,8 +58,16 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        make_preference_pairs(args.sft_manifest, args.rejected, args.save_path, args.data_root,
-                              args.rejected_field, args.partial, args.skip_bad, args.overwrite)
+        make_preference_pairs(
+            args.sft_manifest,
+            args.rejected,
+            args.save_path,
+            args.data_root,
+            args.rejected_field,
+            args.partial,
+            args.skip_bad,
+            args.overwrite,
+        )
     except (ManifestError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

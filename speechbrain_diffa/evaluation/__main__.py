@@ -17,9 +17,9 @@ import logging
 import os
 import sys
 
+from speechbrain_diffa.decoding_presets import FAST_DECODING, options_from_args
 from speechbrain_diffa.evaluation import scoring
 from speechbrain_diffa.evaluation.benchmarks import BENCHMARKS, MMAU_SPLITS, MMAU_VERSIONS, check_complete, prepare
-from speechbrain_diffa.decoding_presets import FAST_DECODING, options_from_args
 
 
 def parse_args(argv=None):
@@ -49,8 +49,12 @@ def parse_args(argv=None):
     p.add_argument("--factor", type=float, help="DIFFA-2 FPD factor (its scripts use 1.0 with fast_dllm)")
     p.add_argument("--cache", choices=["prefix", "dual"])
     p.add_argument("--eos_early_stop", action="store_true")
-    p.add_argument("--fast", action="store_true", help="the inference interface's fast decoding (factor rule, "
-                   "dual cache, EOS stop) instead of the reference sampler; options given here still apply")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="the inference interface's fast decoding (factor rule, "
+        "dual cache, EOS stop) instead of the reference sampler; options given here still apply",
+    )
     p.add_argument("--mode", default="strict", choices=scoring.MODES, help="mode of report.json's top level")
     p.add_argument("--no_letter_map", action="store_true", help="score bare letters as the official script does")
     p.add_argument("--allow_incomplete", action="store_true", help="score despite missing audio/records/predictions")
@@ -115,11 +119,19 @@ def main(argv=None):
         _init_distributed(world_size)
         answerer = runner.load_answerer(args.model, args.device)
         report = runner.run_benchmark(
-            prepared, answerer, args.out, args.batch_size, args.prompt, decoding_overrides(args),
-            max_batches=args.max_batches, progress=not args.no_progress, **common,
+            prepared,
+            answerer,
+            args.out,
+            args.batch_size,
+            args.prompt,
+            decoding_overrides(args),
+            max_batches=args.max_batches,
+            progress=not args.no_progress,
+            **common,
         )
     if report is not None:
-        print(open(os.path.join(args.out, "report.md"), encoding="utf-8").read())
+        with open(os.path.join(args.out, "report.md"), encoding="utf-8") as f:
+            print(f.read())
     return report
 
 

@@ -286,6 +286,7 @@ def read_mmau(folder, split="test-mini", version="v05.15.25"):
     audio_dirs = (f"{split}-audios", "test-mini-audios", "test-audios", "audios", "audio")
 
     def parse(number, record):
+        """One released record as a checked benchmark item (errors name the file and record)."""
         audio_id = record.get("audio_id")
         rid = record.get("id")
         if rid is None and isinstance(audio_id, str):  # 2024 first upload: no id field
@@ -335,6 +336,7 @@ def read_mmar(folder):
     base = os.path.dirname(os.path.abspath(path))
 
     def parse(number, record):
+        """One released record as a checked benchmark item (errors name the file and record)."""
         check = _RecordChecker(path, str(record.get("id", f"#{number}")))
         rid = check.text(record, "id")
         question = check.text(record, "question")
@@ -378,16 +380,17 @@ def read_mmsu(folder):
     >>> item.choices, item.answer, item.groups["task"]
     (['rising', 'falling'], 'falling', 'tone')
     """
-    if os.path.isdir(folder) and not glob.glob(os.path.join(folder, "*.json*")):
-        if glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True):
-            raise ValueError(
-                f"{folder} holds the HF parquet release of MMSU; export it to JSONL first "
-                "(one record per line with audio_path pointing at a written audio file)"
-            )
+    no_json = os.path.isdir(folder) and not glob.glob(os.path.join(folder, "*.json*"))
+    if no_json and glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True):
+        raise ValueError(
+            f"{folder} holds the HF parquet release of MMSU; export it to JSONL first "
+            "(one record per line with audio_path pointing at a written audio file)"
+        )
     path = _find_file(folder, ["mmsu.jsonl", "MMSU.jsonl", "mmsu.json"], "MMSU JSONL")
     base = os.path.dirname(os.path.abspath(path))
 
     def parse(number, record):
+        """One released record as a checked benchmark item (errors name the file and record)."""
         check = _RecordChecker(path, str(record.get("id", f"#{number}")))
         rid = record.get("id")
         if isinstance(rid, int):
@@ -448,6 +451,7 @@ def read_librispeech(folder, subset="test-clean"):
                     records.append((number, {"_file": trans, "_line": line.rstrip("\n")}))
 
     def parse(number, record):
+        """One released record as a checked benchmark item (errors name the file and record)."""
         uid, _, text = record["_line"].partition(" ")
         check = _RecordChecker(record["_file"], uid or f"line {number}")
         if not uid or not text.strip():

@@ -1,7 +1,7 @@
 """Published numbers of DIFFA, DIFFA-2 and their autoregressive peers (not reproduced here).
 
-Every row names its source and, for MMAU, the version. From the project's reference notes
-(``reference/benchmarks.md`` §2, ``reference/diffa.md`` §13); "[2nd]" marks secondary sources.
+Every row names its source and, for MMAU, the version; "[2nd]" marks secondary sources
+(``docs/sources.md``, "Published results").
 
 Authors
  * speechbrain_diffa contributors 2026

@@ -260,7 +260,7 @@ def chart_bars(report):
     [('overall', 50.0), ('sound', 40.0)]
     """
     bars = [("overall", report["overall"])]
-    for key, values in list(report.get("per_category", {}).items())[:1]:
+    for _key, values in list(report.get("per_category", {}).items())[:1]:
         bars += [(str(v), s["accuracy"]) for v, s in values.items() if s["accuracy"] is not None]
     return bars
 

@@ -255,8 +255,12 @@ def decode_shard(prepared, answerer, out_dir, settings, rank=0, world_size=1, ma
     batches = [shard[i : i + size] for i in range(0, len(shard), size)]
     todo = [[item for item in batch if item.id not in done] for batch in batches]
     todo = [batch for batch in todo if batch]
-    bar = tqdm(total=len(shard), initial=len(shard) - sum(map(len, todo)), disable=not progress,
-               desc=f"{prepared.benchmark} rank {rank}/{world_size}")
+    bar = tqdm(
+        total=len(shard),
+        initial=len(shard) - sum(map(len, todo)),
+        disable=not progress,
+        desc=f"{prepared.benchmark} rank {rank}/{world_size}",
+    )
     for number, batch in enumerate(todo):
         if max_batches is not None and number >= max_batches:
             bar.close()

@@ -394,8 +394,13 @@ def corpus_info(seed, splits, counts, question_types, engine):
         "clips": {split: len(clips) for split, clips in splits.items()},
         "records": counts,
         "question_types": {
-            q.name: {"task": q.task, "question": q.question, "answers": list(q.values),
-                     "choices": q.num_choices or len(q.values), "chance": round(q.chance, 4)}
+            q.name: {
+                "task": q.task,
+                "question": q.question,
+                "answers": list(q.values),
+                "choices": q.num_choices or len(q.values),
+                "chance": round(q.chance, 4),
+            }
             for q in question_types
         },  # fmt: skip
         "test_chance": chance_levels(question_types, splits["test"]),

@@ -10,7 +10,7 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
-import numpy as np
+import numpy as np  # noqa: F401 (the doctests draw with np.random)
 
 from speechbrain_diffa.synthetic import sounds
 from speechbrain_diffa.synthetic.speech import Voice
@@ -100,6 +100,7 @@ def sample_properties(scene, draws, rng, fixed=None):
     props = dict(fixed or {})
 
     def take(name, values):
+        """The scene's value for property ``name`` (drawn from ``values`` on first use)."""
         if name not in props:
             props[name] = draws.draw((scene, name), values)
         return props[name]

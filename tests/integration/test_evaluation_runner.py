@@ -160,6 +160,7 @@ print("REPORT" if report else "NONE", shard_from_env())
 """
 
 
+@pytest.mark.slow
 def test_torchrun_ranks_merge_after_barrier(tmp_path):
     import signal
     import subprocess
@@ -171,8 +172,14 @@ def test_torchrun_ranks_merge_after_barrier(tmp_path):
     script.write_text(TORCHRUN_SCRIPT)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    process = subprocess.Popen(command + [str(script), data_dir, str(tmp_path / "out")], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        command + [str(script), data_dir, str(tmp_path / "out")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = process.communicate(timeout=300)
     except subprocess.TimeoutExpired:

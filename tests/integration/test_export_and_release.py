@@ -44,7 +44,12 @@ def train_stage3(tiny_root, tmp_path):
     overrides = dict(
         tiny_recipe_overrides(tiny_root, corpus, out),
         previous_stage="",  # stage 3 from fresh adapters
-        number_of_epochs=1, batch_size=2, lr=0.01, warmup_steps=1, valid_decode_examples=0, replay_manifest="",
+        number_of_epochs=1,
+        batch_size=2,
+        lr=0.01,
+        warmup_steps=1,
+        valid_decode_examples=0,
+        replay_manifest="",
     )
     args = [f"--{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in overrides.items()]
     call([sys.executable, "train.py", "hparams/stage3_sft.yaml", *args], cwd=RECIPE)
@@ -60,6 +65,7 @@ def recipe_model(out):
     return model.eval()
 
 
+@pytest.mark.slow
 def test_trained_exported_model_answers_like_the_recipe_model(tiny_root, tmp_path):
     """Recipe model == DIFFA2.from_hparams(export) == diffa2 answer, on the exported example clip."""
     out = train_stage3(tiny_root, tmp_path)
@@ -85,11 +91,36 @@ def test_trained_exported_model_answers_like_the_recipe_model(tiny_root, tmp_pat
     for name, value in reference.trainable_state_dict().items():
         assert torch.equal(dict(hub.model.named_parameters())[name], value), name
 
-    line = call([sys.executable, "-m", "speechbrain_diffa.cli", "answer", "--model", folder, example,
-                 "--question", QUESTION, "--json"])
+    line = call(
+        [
+            sys.executable,
+            "-m",
+            "speechbrain_diffa.cli",
+            "answer",
+            "--model",
+            folder,
+            example,
+            "--question",
+            QUESTION,
+            "--json",
+        ]
+    )
     assert json.loads(line)["answer"] == expected
-    line = call([sys.executable, "-m", "speechbrain_diffa.cli", "answer", "--model", folder, example,
-                 "--question", QUESTION, "--json", "--reference"])
+    line = call(
+        [
+            sys.executable,
+            "-m",
+            "speechbrain_diffa.cli",
+            "answer",
+            "--model",
+            folder,
+            example,
+            "--question",
+            QUESTION,
+            "--json",
+            "--reference",
+        ]
+    )
     assert json.loads(line)["answer"] == slow
 
 
@@ -120,8 +151,11 @@ def test_converted_release_is_the_model_it_was_made_from(source_model, tiny_root
     report = export_release(path, str(tmp_path / "model"), like=like, lora_dropout=0.05)
 
     n_layers = source_model.llm.llada_config["n_layers"]
-    assert report["lora"] == {"rank": 8, "targets": ["q_proj", "k_proj", "v_proj", "ff_proj", "up_proj"],
-                              "tensors": 2 * 5 * n_layers}
+    assert report["lora"] == {
+        "rank": 8,
+        "targets": ["q_proj", "k_proj", "v_proj", "ff_proj", "up_proj"],
+        "tensors": 2 * 5 * n_layers,
+    }
     assert report["frozen_llada"] == 3 + 9 * n_layers
     assert report["frozen_whisper"] == len(source_model.encoder.encoder.state_dict())
     counted = sum(report[k] for k in ("semantic", "acoustic", "prompts", "frozen_llada", "frozen_whisper"))
@@ -150,5 +184,6 @@ def test_the_converter_is_strict(source_model):
     from speechbrain_diffa.export import check_released_adapters
 
     with pytest.raises(KeyError, match="semantic_connector.layernorm.bias"):
-        check_released_adapters({k: v for k, v in release.items() if k != "semantic_connector.layernorm.bias"},
-                                TINY_VALUES)
+        check_released_adapters(
+            {k: v for k, v in release.items() if k != "semantic_connector.layernorm.bias"}, TINY_VALUES
+        )

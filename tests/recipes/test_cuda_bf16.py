@@ -13,15 +13,18 @@ import os
 
 import pytest
 import torch
+from test_diffa2_recipe import run, stage_command, step_losses, trained
 
 from speechbrain_diffa.llada import LLaDA
 from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING, generate
 from speechbrain_diffa.tiny import make_tiny_corpus
-from test_diffa2_recipe import run, stage_command, step_losses, trained
 
 # Another device can be named to try these where there is no GPU (e.g. "cpu": slow, bf16 emulated).
 DEVICE = os.environ.get("DIFFA_BF16_TEST_DEVICE", "cuda")
-pytestmark = pytest.mark.skipif(DEVICE.startswith("cuda") and not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(DEVICE.startswith("cuda") and not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
 
 BF16 = {"device": DEVICE, "precision": "bf16", "eval_precision": "bf16", "llm_dtype": "bfloat16"}
 
@@ -58,8 +61,11 @@ def test_llada_in_bf16_on_cuda_is_close_to_fp32(tiny_llada_path):
     assert relative_error(logits.cpu()[keep], reference[keep]) < 0.03
 
 
-@pytest.mark.parametrize("options", [REFERENCE_DECODING, FAST_DECODING, {"threshold": 0.9, "cache": "prefix"}],
-                         ids=["reference", "interface default", "threshold + prefix cache"])
+@pytest.mark.parametrize(
+    "options",
+    [REFERENCE_DECODING, FAST_DECODING, {"threshold": 0.9, "cache": "prefix"}],
+    ids=["reference", "interface default", "threshold + prefix cache"],
+)
 def test_decoders_run_in_bf16_on_cuda(tiny_llada_path, options):
     """Every decoder finishes a left-padded batch in bf16 on the GPU: no mask left, prompts kept."""
     llm = LLaDA.from_pretrained(tiny_llada_path, dtype=torch.bfloat16, device=DEVICE).eval()
@@ -68,11 +74,22 @@ def test_decoders_run_in_bf16_on_cuda(tiny_llada_path, options):
         config = json.load(f)
     mask_id, eos_id = config["mask_token_id"], config["eos_token_id"]
     stats = {}
-    out = generate(llm, ids.to(DEVICE), steps=8, gen_length=8, block_length=4, attention_mask=mask.to(DEVICE),
-                   mask_id=mask_id, eos_id=eos_id, eot_id=eos_id, stats=stats, **options)
+    out = generate(
+        llm,
+        ids.to(DEVICE),
+        steps=8,
+        gen_length=8,
+        block_length=4,
+        attention_mask=mask.to(DEVICE),
+        mask_id=mask_id,
+        eos_id=eos_id,
+        eot_id=eos_id,
+        stats=stats,
+        **options,
+    )
     assert out.device.type == torch.device(DEVICE).type and out.shape == (3, ids.shape[1] + 8)
     assert torch.equal(out[:, : ids.shape[1]].cpu(), ids)
-    answer = out[:, ids.shape[1]:]
+    answer = out[:, ids.shape[1] :]
     if not options.get("eos_early_stop"):  # an early stop leaves the masks after an EOS in place
         assert not (answer == mask_id).any()
     assert 1 <= stats["nfe"] <= 8 + 2  # the caches add one prefix pass per block at most
@@ -118,8 +135,22 @@ def test_sft_loss_goes_down_in_bf16_on_cuda(tiny_root, tmp_path):
     """Stage 3 overfits 8 clips in bf16 as it does in fp32 (the CPU test's bar)."""
     corpus = make_tiny_corpus(str(tmp_path / "corpus"), num_train=8, num_valid=2)
     out = str(tmp_path / "overfit")
-    run(stage_command("stage3_sft.yaml", tiny_root, corpus, out, "", number_of_epochs=12, batch_size=4, lr=0.003,
-                      warmup_steps=2, valid_manifest="", acoustic_dropout=0.0, **BF16))
+    run(
+        stage_command(
+            "stage3_sft.yaml",
+            tiny_root,
+            corpus,
+            out,
+            "",
+            number_of_epochs=12,
+            batch_size=4,
+            lr=0.003,
+            warmup_steps=2,
+            valid_manifest="",
+            acoustic_dropout=0.0,
+            **BF16,
+        )
+    )
     losses = step_losses(out)
     first, last = sum(losses[s] for s in (1, 2)) / 2, sum(losses[s] for s in (23, 24)) / 2
     assert last < 0.6 * first, losses

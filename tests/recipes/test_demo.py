@@ -12,8 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from speechbrain_diffa.demo import QUICK, SUMMARY_FILE, TASKS
 
+pytestmark = pytest.mark.slow  # the whole curriculum, shortened
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,7 +45,9 @@ def test_the_readme_demo_command_runs_from_a_fresh_checkout(tmp_path):
     this is the run that broke when a relative path reached train.py.
     """
     checkout = tmp_path / "checkout"
-    shutil.copytree(REPO, checkout, ignore=shutil.ignore_patterns(".git", ".venv", "results", "__pycache__", "*.egg-info"))
+    shutil.copytree(
+        REPO, checkout, ignore=shutil.ignore_patterns(".git", ".venv", "results", "__pycache__", "*.egg-info")
+    )
     readme = (REPO / "README.md").read_text()
     assert "bash recipes/demo.sh " in readme
     stdout = run_as_written("bash recipes/demo.sh --quick", cwd=checkout)

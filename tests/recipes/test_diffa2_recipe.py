@@ -18,6 +18,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from speechbrain_diffa.tiny import make_tiny_corpus, tiny_recipe_overrides
 
+pytestmark = pytest.mark.slow  # each test trains through train.py
+
 RECIPE = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "DIFFA2")
 
 
@@ -33,7 +35,9 @@ def stage_command(yaml, tiny_root, data, out, previous=None, launcher=(sys.execu
     if previous is not None:
         overrides["previous_stage"] = previous
     overrides.update(extra)
-    args = [f"--{key}={json.dumps(value) if isinstance(value, (list, dict)) else value}" for key, value in overrides.items()]
+    args = [
+        f"--{key}={json.dumps(value) if isinstance(value, (list, dict)) else value}" for key, value in overrides.items()
+    ]
     return [*launcher, "train.py", f"hparams/{yaml}", *args]
 
 
@@ -71,15 +75,25 @@ def step_losses(out):
 
 
 def test_curriculum_chain(tiny_root, corpus, tmp_path):
-    """Stages 1 -> 2 -> 3 -> 4, each from the previous stage's output, training what DESIGN.md says."""
+    """Stages 1 -> 2 -> 3 -> 4, each from the previous stage's output, each training its own parts (docs/sources.md)."""
     outs = {n: str(tmp_path / f"stage{n}") for n in (1, 2, 3, 4)}
     common = {"number_of_epochs": 1, "batch_size": 4, "valid_decode_examples": 1}
     run(stage_command("stage1_semantic.yaml", tiny_root, corpus, outs[1], **common))
     # lr 0 in stage 2: its output must be stage 1's tensors exactly (the Pretrainer chained them)
     run(stage_command("stage2_acoustic.yaml", tiny_root, corpus, outs[2], outs[1], lr=0.0, **common))
     run(stage_command("stage3_sft.yaml", tiny_root, corpus, outs[3], outs[2], **common))
-    run(stage_command("stage4_vrpo.yaml", tiny_root, corpus, outs[4], outs[3], use_tensorboard=True, log_interval=1,
-                      **dict(common, batch_size=2)))
+    run(
+        stage_command(
+            "stage4_vrpo.yaml",
+            tiny_root,
+            corpus,
+            outs[4],
+            outs[3],
+            use_tensorboard=True,
+            log_interval=1,
+            **dict(common, batch_size=2),
+        )
+    )
 
     s1, s2, s3, s4 = (trained(outs[n]) for n in (1, 2, 3, 4))
     assert {k.split(".")[0] for k in s1} == {"semantic_adapter", "trainable_prompts"}
@@ -104,8 +118,17 @@ def test_sft_loss_goes_down_when_overfitting(tiny_root, corpus, tmp_path):
     out = str(tmp_path / "overfit")
     run(
         stage_command(
-            "stage3_sft.yaml", tiny_root, corpus, out, "", number_of_epochs=12, batch_size=4, lr=0.003,
-            warmup_steps=2, valid_manifest="", acoustic_dropout=0.0,
+            "stage3_sft.yaml",
+            tiny_root,
+            corpus,
+            out,
+            "",
+            number_of_epochs=12,
+            batch_size=4,
+            lr=0.003,
+            warmup_steps=2,
+            valid_manifest="",
+            acoustic_dropout=0.0,
         )
     )
     losses = step_losses(out)
@@ -161,16 +184,33 @@ def test_two_process_ddp_matches_one_process(tiny_root, tmp_path):
     with open(manifest, "w", encoding="utf-8") as f:
         json.dump(records, f)
     options = {
-        "number_of_epochs": 2, "lr": 0.003, "warmup_steps": 2, "valid_manifest": "", "replay_manifest": "",
-        "sorting": "ascending", "acoustic_dropout": 0.0, "train_dataloader_opts": {"shuffle": False},
+        "number_of_epochs": 2,
+        "lr": 0.003,
+        "warmup_steps": 2,
+        "valid_manifest": "",
+        "replay_manifest": "",
+        "sorting": "ascending",
+        "acoustic_dropout": 0.0,
+        "train_dataloader_opts": {"shuffle": False},
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
     }
     single = str(tmp_path / "single")
     run(stage_command("stage3_sft.yaml", tiny_root, data, single, "", batch_size=4, **options))
     ddp = str(tmp_path / "ddp")
     launcher = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}")
-    run(stage_command("stage3_sft.yaml", tiny_root, data, ddp, "", launcher=launcher, batch_size=2,
-                      distributed_backend="gloo", **options))
+    run(
+        stage_command(
+            "stage3_sft.yaml",
+            tiny_root,
+            data,
+            ddp,
+            "",
+            launcher=launcher,
+            batch_size=2,
+            distributed_backend="gloo",
+            **options,
+        )
+    )
 
     assert step_losses(ddp) == pytest.approx(step_losses(single), rel=1e-5)
     assert len(step_losses(single)) == 4

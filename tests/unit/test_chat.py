@@ -1,7 +1,6 @@
 """Chat layout: DIFFA's prompt text, prompt length, splice position, errors."""
 
 import pytest
-import torch
 
 from speechbrain_diffa.chat import DIFFA2_INFERENCE_SYSTEM_PROMPT, ChatLayout, load_tokenizer
 
@@ -15,7 +14,8 @@ def test_training_text_is_diffa_layout(chat):
     ex = chat.training_example("How many beeps?", "three")
     text = chat.tokenizer.decode(ex.ids)
     assert text == (
-        "<|startoftext|><|start_header_id|>system<|end_header_id|>\n\n" + chat.system_prompt
+        "<|startoftext|><|start_header_id|>system<|end_header_id|>\n\n"
+        + chat.system_prompt
         + "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nThis is the audio: <audio>. "
         "How many beeps?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nthree<|eot_id|>"
     )
@@ -26,7 +26,7 @@ def test_training_text_is_diffa_layout(chat):
 def test_audio_goes_after_the_colon(chat):
     for ex in (chat.prompt("q?"), chat.training_example("q?", "a")):
         before = chat.tokenizer.decode(ex.ids[: ex.splice_at])
-        after = chat.tokenizer.decode(ex.ids[ex.splice_at:])
+        after = chat.tokenizer.decode(ex.ids[ex.splice_at :])
         assert before.endswith("This is the audio:")
         assert after.startswith(" <audio>. q?")
 

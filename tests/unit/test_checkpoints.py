@@ -9,9 +9,11 @@ from speechbrain_diffa.checkpoints import load_released_adapters, read_state_dic
 
 
 def make():
-    return (SemanticAdapter(16, 24).eval(),
-            AcousticAdapter(16, 4, 2, 24, num_queries=4, ffn_size=32).eval(),
-            torch.nn.Embedding(20, 24))
+    return (
+        SemanticAdapter(16, 24).eval(),
+        AcousticAdapter(16, 4, 2, 24, num_queries=4, ffn_size=32).eval(),
+        torch.nn.Embedding(20, 24),
+    )
 
 
 def test_round_trip_gives_identical_outputs(tmp_path):

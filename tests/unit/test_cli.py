@@ -1,6 +1,5 @@
 """The diffa2 command line: help, answers, one-line errors, eval delegation (run in-process)."""
 
-import io
 import json
 import os
 
@@ -84,8 +83,20 @@ def test_convert_release_reports_what_it_mapped(tmp_path, tiny_root, capsys):
     torch.save(to_released_state(make_tiny_diffa2(tiny_root, stage=2)), release)
     like = os.path.join(os.path.dirname(__file__), "..", "..", "hparams", "diffa2_tiny.yaml")
     out = str(tmp_path / "model")
-    status, text, _ = run(["convert-release", str(release), out, "--like", like, "--whisper_path",
-                           os.path.join(tiny_root, "whisper"), "--llm_path", os.path.join(tiny_root, "llada")], capsys)
+    status, text, _ = run(
+        [
+            "convert-release",
+            str(release),
+            out,
+            "--like",
+            like,
+            "--whisper_path",
+            os.path.join(tiny_root, "whisper"),
+            "--llm_path",
+            os.path.join(tiny_root, "llada"),
+        ],
+        capsys,
+    )
     assert status == 0, text
     report = json.loads(text[: text.rindex("}") + 1])
     assert report["lora"]["rank"] is None and report["frozen_llada"] > 0 and report["frozen_whisper"] > 0

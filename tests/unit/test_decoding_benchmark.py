@@ -8,8 +8,25 @@ from speechbrain_diffa.decoding_benchmark import LIMIT, TWO_PASSES, main
 from speechbrain_diffa.evaluation.fixtures import write_mmau
 from speechbrain_diffa.export import write_tiny_model_folder
 
-TINY = ["--width", "32", "--layers", "1", "--vocab", "500", "--items", "2", "--gen_lengths", "16",
-        "--batches", "1", "2", "--fit_steps", "2", "--threads", "1"]
+TINY = [
+    "--width",
+    "32",
+    "--layers",
+    "1",
+    "--vocab",
+    "500",
+    "--items",
+    "2",
+    "--gen_lengths",
+    "16",
+    "--batches",
+    "1",
+    "2",
+    "--fit_steps",
+    "2",
+    "--threads",
+    "1",
+]
 
 
 def test_benchmark_runs_and_reports(tmp_path):
@@ -46,12 +63,15 @@ def test_trained_model_rows(tmp_path, tiny_root):
     data = tmp_path / "mmau"
     write_mmau(str(data), n=3)
     out = tmp_path / "bench.json"
-    saved = main(TINY + ["--output", str(out), "--trained_model", folder, "--trained_data", str(data),
-                         "--trained_only"])
+    saved = main(
+        TINY + ["--output", str(out), "--trained_model", folder, "--trained_data", str(data), "--trained_only"]
+    )
     assert saved["rows"] == []  # --trained_only: no synthetic rows
     rows = json.loads(out.read_text())["trained_model"]["rows"]
     assert [(r["batch"], r["decoder"]) for r in rows][:2] == [
-        (1, "reference"), (1, "factor 0.5 + dual cache + eos stop (interface default)")]
+        (1, "reference"),
+        (1, "factor 0.5 + dual cache + eos stop (interface default)"),
+    ]
     assert len(rows) == 2 * 5
     by = {(r["batch"], r["decoder"]): r for r in rows}
     assert by[1, "reference"]["nfe_per_batch"] == 16 and by[1, "reference"]["nfe_histogram"] == {"16": 3}

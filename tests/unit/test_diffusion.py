@@ -70,6 +70,7 @@ def test_vrpo_loss_and_margin():
 def _text_scorer(llm):
     def scorer(noisy, masked):
         return llm(noisy, logits_mask=masked).logits
+
     return scorer
 
 
@@ -80,8 +81,15 @@ def test_shared_masks_cut_the_variance_of_the_elbo_difference():
     The difference of their ELBOs varies far less with shared masks than with independent ones.
     """
     torch.manual_seed(0)
-    config = {"d_model": 32, "n_layers": 2, "n_heads": 4, "mlp_hidden_size": 96,
-              "vocab_size": 64, "mask_token_id": 63, "eos_token_id": 62}
+    config = {
+        "d_model": 32,
+        "n_layers": 2,
+        "n_heads": 4,
+        "mlp_hidden_size": 96,
+        "vocab_size": 64,
+        "mask_token_id": 63,
+        "eos_token_id": 62,
+    }
     reference = LLaDA(config).eval()
     policy = LLaDA(config).eval()
     policy.load_state_dict(reference.state_dict())

@@ -6,11 +6,11 @@ import struct
 import zlib
 
 import pytest
+from test_evaluation_scoring import official_mmsu_record, official_string_match
 
 from speechbrain_diffa.evaluation import fixtures
 from speechbrain_diffa.evaluation.benchmarks import read_librispeech, read_mmar, read_mmau, read_mmsu
 from speechbrain_diffa.evaluation.report import accuracy_report, wer_report, write_reports
-from test_evaluation_scoring import official_mmsu_record, official_string_match
 
 
 @pytest.fixture
@@ -48,8 +48,12 @@ def test_modes_and_counts(mmau):
     assert official["items_scored"] == 10 and official["items_skipped"] == 2
     assert strict["correct"] == official["correct"] == 6  # text, letter and "L. text" styles
     assert strict["overall"] == 50.0 and official["overall"] == 60.0
-    assert raw["correct"] == 2 + sum(  # bare letters fail; "L. text" passes unless a distractor has the letter
-        official_string_match(i.answer, preds[i.id], i.choices) for i in mmau.items[2::6]
+    assert (
+        raw["correct"]
+        == 2
+        + sum(  # bare letters fail; "L. text" passes unless a distractor has the letter
+            official_string_match(i.answer, preds[i.id], i.choices) for i in mmau.items[2::6]
+        )
     )
     tasks = strict["per_category"]["task"]
     assert set(tasks) == {"sound", "music", "speech"} and sum(t["total"] for t in tasks.values()) == 12

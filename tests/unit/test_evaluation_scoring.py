@@ -22,7 +22,6 @@ from speechbrain_diffa.evaluation.scoring import (
     normalize_transcript,
 )
 
-
 # ---- Re-statements of the official scripts (the comparison target) -------------------------------
 
 
@@ -147,9 +146,7 @@ CASES = [random_case(random.Random(seed)) for seed in range(4000)]
 
 
 def test_mmau_match_agrees_with_official_on_random_outputs():
-    disagree = [
-        (p, c, a) for p, c, a in CASES if mmau_match(p, c, a) != official_string_match(a, p, c)
-    ]
+    disagree = [(p, c, a) for p, c, a in CASES if mmau_match(p, c, a) != official_string_match(a, p, c)]
     assert not disagree, disagree[:5]
     # The sample exercises both outcomes, not just one.
     outcomes = {official_string_match(a, p, c) for p, c, a in CASES}
@@ -217,9 +214,18 @@ def test_letter_mapping_leaves_other_text_alone():
 
 @pytest.mark.parametrize(
     "prediction, letter, blank",
-    [("A", "A", False), ("C. Paris", "C", False), ("The answer is B.", "B", False), ("Answer: D", "A", False),
-     ("The answer is D", None, False), ("None", None, True), ("", None, True), ("b", None, False),
-     ("\n\nB\n", "B", False), ("xyz", None, False)],
+    [
+        ("A", "A", False),
+        ("C. Paris", "C", False),
+        ("The answer is B.", "B", False),
+        ("Answer: D", "A", False),
+        ("The answer is D", None, False),
+        ("None", None, True),
+        ("", None, True),
+        ("b", None, False),
+        ("\n\nB\n", "B", False),
+        ("xyz", None, False),
+    ],
 )
 def test_mmsu_letter_cases(prediction, letter, blank):
     assert mmsu_letter(prediction) == letter

@@ -54,7 +54,9 @@ def test_loaded_model_equals_the_model_it_was_saved_from(folder, model, tiny_roo
             assert torch.equal(loaded[name], value), name
     wav = torch.sin(torch.arange(12000) / 5.0)[None] * 0.3
     expected = source.answer(wav, torch.ones(1), ["Is the tone high or low?"], **SHORT)
-    assert model.answer_batch(wav, torch.ones(1), ["Is the tone high or low?"], **SHORT, **REFERENCE_DECODING) == expected
+    assert (
+        model.answer_batch(wav, torch.ones(1), ["Is the tone high or low?"], **SHORT, **REFERENCE_DECODING) == expected
+    )
     assert model.precision == "fp32" and model.description["stage"] == 3
 
 
@@ -73,9 +75,10 @@ def test_decoding_defaults_come_from_the_yaml_and_calls_override_them(model, fol
         slow = model.model.answer(wav, torch.ones(1), [question])[0]
     assert model.answer_file(example, question, **REFERENCE_DECODING) == slow
     assert isinstance(model.transcribe_file(example, **SHORT), str)
-    assert model.answer_files([example, example], "Which?", batch_size=2, **SHORT)[0] == model.answer_files(
-        [example], ["Which?"], **SHORT
-    )[0]
+    assert (
+        model.answer_files([example, example], "Which?", batch_size=2, **SHORT)[0]
+        == model.answer_files([example], ["Which?"], **SHORT)[0]
+    )
 
 
 def test_bad_inputs_fail_clearly(model, folder, tmp_path):

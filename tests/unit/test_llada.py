@@ -36,11 +36,9 @@ def reference_llada_logits(weights, config, ids):
     x = w("wte.weight")[ids]
     b, t, _ = x.shape
     for i in range(config["n_layers"]):
-        blk = lambda n: w(f"blocks.{i}.{n}.weight")
+        blk = lambda n, i=i: w(f"blocks.{i}.{n}.weight")
         h = rms(x, blk("attn_norm"))
-        q, k, v = (
-            (h @ blk(n).T).view(b, t, heads, head_dim).transpose(1, 2) for n in ("q_proj", "k_proj", "v_proj")
-        )
+        q, k, v = ((h @ blk(n).T).view(b, t, heads, head_dim).transpose(1, 2) for n in ("q_proj", "k_proj", "v_proj"))
         q, k = rope(q), rope(k)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(head_dim), -1)  # no causal mask
         x = x + (att @ v).transpose(1, 2).reshape(b, t, d) @ blk("attn_out").T
@@ -152,9 +150,16 @@ def test_gradient_checkpointing_same_gradients(tiny_llada_path):
 
 
 def test_param_count_at_8b_shapes():
-    config = {"d_model": 4096, "n_layers": 32, "n_heads": 32, "n_kv_heads": 32,
-              "mlp_hidden_size": 12288, "vocab_size": 126464, "embedding_size": 126464,
-              "rope_theta": 500000.0}
+    config = {
+        "d_model": 4096,
+        "n_layers": 32,
+        "n_heads": 32,
+        "n_kv_heads": 32,
+        "mlp_hidden_size": 12288,
+        "vocab_size": 126464,
+        "embedding_size": 126464,
+        "rope_theta": 500000.0,
+    }
     with torch.device("meta"):
         llm = LLaDA(config)
     total = sum(p.numel() for p in llm.parameters())
@@ -204,7 +209,9 @@ def test_wrong_config_gives_clear_error(tmp_path, tiny_llada_path, edit, message
 def test_missing_folder_and_weights(tmp_path):
     with pytest.raises(FileNotFoundError, match="No LLaDA config.json"):
         LLaDA.from_pretrained(str(tmp_path))
-    json.dump({"d_model": 8, "n_layers": 1, "n_heads": 2, "vocab_size": 10, "mask_token_id": 9,
-               "eos_token_id": 8}, open(tmp_path / "config.json", "w"))
+    json.dump(
+        {"d_model": 8, "n_layers": 1, "n_heads": 2, "vocab_size": 10, "mask_token_id": 9, "eos_token_id": 8},
+        open(tmp_path / "config.json", "w"),
+    )
     with pytest.raises(FileNotFoundError, match="No LLaDA weights"):
         LLaDA.from_pretrained(str(tmp_path))

@@ -20,8 +20,13 @@ def folder(tmp_path):
 
 
 def record(name, **fields):
-    base = {"id": name, "audio_filepath": "{data_root}/" + name + ".wav", "duration": 0.05,
-            "input": "What is it?", "target": "a tone"}
+    base = {
+        "id": name,
+        "audio_filepath": "{data_root}/" + name + ".wav",
+        "duration": 0.05,
+        "input": "What is it?",
+        "target": "a tone",
+    }
     return {**base, **fields}
 
 
@@ -31,13 +36,16 @@ def write(path, records):
 
 
 def test_every_problem_is_reported_with_record_and_field(folder):
-    path = write(folder / "m.json", [
-        record("a"),
-        record("b", target="  "),
-        record("c", duration="long"),
-        record("gone"),
-        record("a"),
-    ])
+    path = write(
+        folder / "m.json",
+        [
+            record("a"),
+            record("b", target="  "),
+            record("c", duration="long"),
+            record("gone"),
+            record("a"),
+        ],
+    )
     with pytest.raises(ManifestError) as err:
         validated_records(path, data_root=str(folder))
     message = str(err.value)
@@ -82,8 +90,10 @@ def test_preference_chosen_defaults_to_target(folder):
 
 def test_preference_dataset_pads_both_answers_with_eos(folder):
     chat = ChatLayout(make_tiny_tokenizer())
-    path = write(folder / "p.json", [record("a", chosen="two", rejected="three beeps"),
-                                     record("b", chosen="one long answer here", rejected="x")])
+    path = write(
+        folder / "p.json",
+        [record("a", chosen="two", rejected="three beeps"), record("b", chosen="one long answer here", rejected="x")],
+    )
     data = training_dataset(path, chat, str(folder), preference=True)
     batch = collate_fn(chat.eos_id)([data[0], data[1]])
     chosen, rejected = batch.chosen_ids.data, batch.rejected_ids.data

@@ -1,7 +1,5 @@
 """The assembled DIFFA-2: audio block, splice, padding, SFT loss, ELBO, answering from a file."""
 
-import os
-
 import pytest
 import torch
 from speechbrain.dataio import audio_io
@@ -59,7 +57,7 @@ def test_batch_equals_single_items_with_padding_masks(model):
     for i, p in enumerate(prompts):
         one_audio, one_len = model.encode_audio(wavs[i : i + 1, : int(lens[i] * wavs.shape[1])])
         alone = AudioConditionedLM(model, one_audio, one_len, torch.tensor([p.splice_at]))(torch.tensor([p.ids])).logits
-        assert (batched[i, -len(p.ids):] - alone[0]).abs().max() < 1e-4
+        assert (batched[i, -len(p.ids) :] - alone[0]).abs().max() < 1e-4
 
 
 def test_block_cache_with_audio_is_exact_when_the_block_did_not_change(model):
@@ -67,7 +65,9 @@ def test_block_cache_with_audio_is_exact_when_the_block_did_not_change(model):
     from speechbrain_diffa.sampling import BlockRunner
 
     wavs, lens = batch_waveforms([torch.randn(16000) * 0.1, torch.randn(7000) * 0.1])
-    ids, mask, splice = model.chat.collate_prompts([model.chat.prompt("How many?"), model.chat.prompt("Tone or noise?")])
+    ids, mask, splice = model.chat.collate_prompts(
+        [model.chat.prompt("How many?"), model.chat.prompt("Tone or noise?")]
+    )
     audio, audio_lens = model.encode_audio(wavs, lens)
     lm = AudioConditionedLM(model, audio, audio_lens, splice)
     x = torch.cat([ids, torch.full((2, 8), model.chat.mask_id)], 1)
@@ -84,8 +84,10 @@ def test_block_cache_with_audio_is_exact_when_the_block_did_not_change(model):
 
 
 def test_sft_loss_only_scores_answer_and_is_finite(model):
-    examples = [model.chat.training_example("How many beeps?", "three"),
-                model.chat.training_example("Tone or noise?", "noise, a short burst")]
+    examples = [
+        model.chat.training_example("How many beeps?", "three"),
+        model.chat.training_example("Tone or noise?", "noise, a short burst"),
+    ]
     ids, plen, splice = model.chat.collate_training(examples)
     wavs = torch.randn(2, 16000) * 0.1
     loss, acc, answer_acc = model.sft_loss(wavs, None, ids, plen, splice, generator=torch.Generator().manual_seed(0))
@@ -95,14 +97,17 @@ def test_sft_loss_only_scores_answer_and_is_finite(model):
     assert elbo.shape == (2,) and (elbo < 0).all()
 
 
+@pytest.mark.slow
 def test_sft_overfits_a_few_examples(tiny_root):
     """Stage-3 style training (adapters + LoRA) on two clips drives the loss down."""
     torch.manual_seed(0)
     model = make_tiny_diffa2(tiny_root, stage=2)
     model.llm.requires_grad_(False)
     model.llm.add_lora()
-    examples = [model.chat.training_example("How many beeps?", "three beeps"),
-                model.chat.training_example("How many beeps?", "five beeps")]
+    examples = [
+        model.chat.training_example("How many beeps?", "three beeps"),
+        model.chat.training_example("How many beeps?", "five beeps"),
+    ]
     ids, plen, splice = model.chat.collate_training(examples)
     wavs = torch.randn(2, 12000) * 0.3
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -112,13 +117,19 @@ def test_sft_overfits_a_few_examples(tiny_root):
     def fixed_loss():  # same timesteps and masks before and after, so the comparison is fair
         model.eval()
         with torch.no_grad():
-            return float(sum(model.sft_loss(wavs, None, ids, plen, splice, torch.Generator().manual_seed(s),
-                                            t=torch.full((2,), t))[0]
-                             for s, t in enumerate([0.3, 0.5, 0.7, 0.9])) / 4)
+            return float(
+                sum(
+                    model.sft_loss(
+                        wavs, None, ids, plen, splice, torch.Generator().manual_seed(s), t=torch.full((2,), t)
+                    )[0]
+                    for s, t in enumerate([0.3, 0.5, 0.7, 0.9])
+                )
+                / 4
+            )
 
     before = fixed_loss()
     model.train()
-    for step in range(30):
+    for _ in range(30):
         loss, _, _ = model.sft_loss(wavs, None, ids, plen, splice)
         assert torch.isfinite(loss)
         optimizer.zero_grad()
@@ -129,8 +140,9 @@ def test_sft_overfits_a_few_examples(tiny_root):
     assert torch.equal(model.llm.transformer.lm_head.weight, base_before)  # the base stays frozen
 
 
-@pytest.mark.parametrize("options", [dict(), dict(factor=1.0, cache="dual", eos_early_stop=True),
-                                     dict(threshold=0.5, cache="prefix")])
+@pytest.mark.parametrize(
+    "options", [dict(), dict(factor=1.0, cache="dual", eos_early_stop=True), dict(threshold=0.5, cache="prefix")]
+)
 def test_answer_from_wav_files(model, tmp_path, options):
     paths = []
     for i, (seconds, rate, channels) in enumerate([(1.0, 16000, 1), (2.5, 22050, 2)]):
@@ -142,16 +154,18 @@ def test_answer_from_wav_files(model, tmp_path, options):
     batched = model.answer(wavs, lens, ["How many beeps?", "Is it music?"], **settings)
     assert len(batched) == 2 and all(isinstance(a, str) for a in batched)
     for i, path in enumerate(paths):
-        w, l = batch_waveforms([load_audio(path)])
-        assert model.answer(w, l, [["How many beeps?", "Is it music?"][i]], **settings)[0] == batched[i]
+        w, lens = batch_waveforms([load_audio(path)])
+        assert model.answer(w, lens, [["How many beeps?", "Is it music?"][i]], **settings)[0] == batched[i]
     with pytest.raises(ValueError, match="2 questions for 1 audio clips"):
-        model.answer(w, l, ["a", "b"])
+        model.answer(w, lens, ["a", "b"])
 
 
 def test_answer_accuracy_counts_only_the_answer_tokens(model):
     """With everything masked, answer accuracy is over the answer words, not header/EOT/padding."""
-    examples = [model.chat.training_example("How many beeps?", "three"),
-                model.chat.training_example("Tone or noise?", "noise, a short burst")]
+    examples = [
+        model.chat.training_example("How many beeps?", "three"),
+        model.chat.training_example("Tone or noise?", "noise, a short burst"),
+    ]
     ids, plen, splice = model.chat.collate_training(examples)
     content = model.chat.answer_content(ids, plen)
     words = [model.chat.tokenizer.decode(ids[i][content[i]]) for i in range(2)]  # no header newlines
@@ -164,7 +178,10 @@ def test_answer_accuracy_counts_only_the_answer_tokens(model):
 
 def test_aligned_answers_match_the_decoder_layout_and_left_padding_is_inert(model):
     chat = model.chat
-    short, long = chat.training_example("Is it high?", "high"), chat.training_example("Who speaks, a man or a woman?", "man")
+    short, long = (
+        chat.training_example("Is it high?", "high"),
+        chat.training_example("Who speaks, a man or a woman?", "man"),
+    )
     ids, plen, at = chat.collate_training([short, long])
     # Right padding: the short prompt's row has the longer EOS tail, so the tail names the prompt.
     tails = [int((ids[i, plen[i] :] == chat.eos_id).sum()) for i in range(2)]

@@ -31,8 +31,9 @@ def loss_and_grads(preference, inputs):
     preference.train()
     preference.zero_grad()
     elbos = preference(*inputs, generator=item_generators(0, ["a", "b"]))
-    loss, margin = vrpo_loss(elbos["policy_chosen"], elbos["reference_chosen"],
-                             elbos["policy_rejected"], elbos["reference_rejected"])
+    loss, margin = vrpo_loss(
+        elbos["policy_chosen"], elbos["reference_chosen"], elbos["policy_rejected"], elbos["reference_rejected"]
+    )
     loss.backward()
     grads = {n: p.grad.clone() for n, p in preference.policy.named_parameters() if p.grad is not None}
     return loss.detach(), margin, elbos, grads

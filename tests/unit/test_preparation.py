@@ -208,16 +208,29 @@ def test_kaldi_mismatched_and_unreadable_entries(tmp_path):
 def test_qa_csv_open_and_multiple_choice(tmp_path):
     write_audio(str(tmp_path / "audio" / "dog.wav"), 0.2)
     write_audio(str(tmp_path / "audio" / "rain.wav"), 0.1)
-    source = write_text(str(tmp_path / "qa.csv"),
-                        "clip,question,answer,options,secs\n"
-                        "dog.wav,What animal is heard?,A dog barking.,,\n"
-                        'rain.wav,What is heard?,B,"[""wind"", ""rain""]",0.5\n')
-    fields = {"clip": "audio_filepath", "question": "input", "answer": "target", "options": "choices",
-              "secs": "duration"}
+    source = write_text(
+        str(tmp_path / "qa.csv"),
+        "clip,question,answer,options,secs\n"
+        "dog.wav,What animal is heard?,A dog barking.,,\n"
+        'rain.wav,What is heard?,B,"[""wind"", ""rain""]",0.5\n',
+    )
+    fields = {
+        "clip": "audio_filepath",
+        "question": "input",
+        "answer": "target",
+        "options": "choices",
+        "secs": "duration",
+    }
     path = import_audio_qa(source, str(tmp_path / "sft.json"), str(tmp_path / "audio"), fields)
     open_item, mcq = read_manifest(path)
-    assert open_item == {"id": "qa-0", "audio_filepath": "{data_root}/dog.wav", "duration": 0.2,
-                         "input": "What animal is heard?", "target": "A dog barking.", "dataset": "qa"}
+    assert open_item == {
+        "id": "qa-0",
+        "audio_filepath": "{data_root}/dog.wav",
+        "duration": 0.2,
+        "input": "What animal is heard?",
+        "target": "A dog barking.",
+        "dataset": "qa",
+    }
     assert mcq["duration"] == 0.5 and mcq["target"] == "rain" and mcq["choices"] == ["wind", "rain"]
     assert mcq["input"].startswith("You are given the audio and a multiple-choice question.")
     assert mcq["input"].endswith("Question: What is heard?\n\nChoices:\nA. wind\nB. rain\nAnswer:")
@@ -239,13 +252,15 @@ def test_qa_jsonl_mmsu_style_from_choice_columns(tmp_path):
 
 def test_qa_problems_name_line_and_field(tmp_path):
     write_audio(str(tmp_path / "a.wav"))
-    source = write_text(str(tmp_path / "qa.csv"),
-                        "audio_filepath,input,target,choices,duration\n"
-                        "a.wav,Which?,E,x | y,\n"
-                        "missing.wav,What?,Something.,,\n"
-                        "a.wav,,An answer.,,\n"
-                        "a.wav,What?,Fine.,,soon\n"
-                        "a.wav,Fine?,Yes.,,\n")
+    source = write_text(
+        str(tmp_path / "qa.csv"),
+        "audio_filepath,input,target,choices,duration\n"
+        "a.wav,Which?,E,x | y,\n"
+        "missing.wav,What?,Something.,,\n"
+        "a.wav,,An answer.,,\n"
+        "a.wav,What?,Fine.,,soon\n"
+        "a.wav,Fine?,Yes.,,\n",
+    )
     save = str(tmp_path / "sft.json")
     with pytest.raises(ManifestError) as err:
         import_audio_qa(source, save, str(tmp_path))
@@ -272,8 +287,16 @@ def test_qa_field_map_is_checked():
 
 def make_sft(tmp_path, ids=("a", "b", "c")):
     write_audio(str(tmp_path / "a.wav"))
-    records = [{"id": i, "audio_filepath": "{data_root}/a.wav", "duration": 0.1, "input": "Who speaks?",
-                "target": f"A man ({i})."} for i in ids]
+    records = [
+        {
+            "id": i,
+            "audio_filepath": "{data_root}/a.wav",
+            "duration": 0.1,
+            "input": "Who speaks?",
+            "target": f"A man ({i}).",
+        }
+        for i in ids
+    ]
     path = str(tmp_path / "sft.json")
     write_text(path, json.dumps(records))
     return path
@@ -300,8 +323,9 @@ def test_preference_records_form_and_partial(tmp_path):
 
 def test_preference_problems_and_skip_report(tmp_path):
     sft = make_sft(tmp_path, ids=("a", "b"))
-    rejected = write_text(str(tmp_path / "rej.json"),
-                          json.dumps({"a": "a  MAN (a).", "b": "A child.", "zz": "Nobody."}))
+    rejected = write_text(
+        str(tmp_path / "rej.json"), json.dumps({"a": "a  MAN (a).", "b": "A child.", "zz": "Nobody."})
+    )
     save = str(tmp_path / "pref.json")
     with pytest.raises(ManifestError) as err:
         make_preference_pairs(sft, rejected, save)

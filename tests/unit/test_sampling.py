@@ -26,8 +26,17 @@ class Recorder:
 @pytest.fixture(scope="module")
 def llm():
     torch.manual_seed(0)
-    return LLaDA({"d_model": 32, "n_layers": 2, "n_heads": 4, "mlp_hidden_size": 64,
-                  "vocab_size": VOCAB, "mask_token_id": MASK, "eos_token_id": EOS}).eval()
+    return LLaDA(
+        {
+            "d_model": 32,
+            "n_layers": 2,
+            "n_heads": 4,
+            "mlp_hidden_size": 64,
+            "vocab_size": VOCAB,
+            "mask_token_id": MASK,
+            "eos_token_id": EOS,
+        }
+    ).eval()
 
 
 def test_transfer_schedule_remainder_first():
@@ -70,20 +79,37 @@ def test_committed_mask_uses_quota_and_stays_masked():
 def test_confidence_eos_eot_switch_at_temperature_zero():
     """EOS and EoT confidences drop to 0, so they are committed after everything else."""
     logits = torch.zeros(1, 5, VOCAB)
-    logits[0, 1, EOS] = 9.0   # most confident: EOS
-    logits[0, 2, EOT] = 8.0   # then EoT
+    logits[0, 1, EOS] = 9.0  # most confident: EOS
+    logits[0, 2, EOT] = 8.0  # then EoT
     logits[0, 3, 7] = 1.0
     logits[0, 4, 8] = 0.5
     plain = Recorder(logits)
     generate(plain, torch.tensor([[1]]), steps=4, gen_length=4, block_length=4, mask_id=MASK)
     assert plain.seen[1][0, 1] == EOS  # committed first
     switched = Recorder(logits)
-    out = generate(switched, torch.tensor([[1]]), steps=4, gen_length=4, block_length=4, mask_id=MASK,
-                   confidence_eos_eot_inf=True, eos_id=EOS, eot_id=EOT)
+    out = generate(
+        switched,
+        torch.tensor([[1]]),
+        steps=4,
+        gen_length=4,
+        block_length=4,
+        mask_id=MASK,
+        confidence_eos_eot_inf=True,
+        eos_id=EOS,
+        eot_id=EOT,
+    )
     assert switched.seen[2][0, 3] == 7 and switched.seen[2][0, 4] == 8
     assert out[0, 1:].tolist() == [EOS, EOT, 7, 8]
-    forbidden = generate(Recorder(logits), torch.tensor([[1]]), steps=4, gen_length=4, block_length=4,
-                         mask_id=MASK, logits_eos_inf=True, eos_id=EOS)
+    forbidden = generate(
+        Recorder(logits),
+        torch.tensor([[1]]),
+        steps=4,
+        gen_length=4,
+        block_length=4,
+        mask_id=MASK,
+        logits_eos_inf=True,
+        eos_id=EOS,
+    )
     assert EOS not in forbidden[0].tolist()
 
 
@@ -93,12 +119,12 @@ def test_left_padded_batch_equals_single_prompts(llm):
     batch = torch.full((3, width), EOS)
     mask = torch.zeros(3, width, dtype=torch.long)
     for i, p in enumerate(prompts):
-        batch[i, width - p.shape[1]:] = p
-        mask[i, width - p.shape[1]:] = 1
+        batch[i, width - p.shape[1] :] = p
+        mask[i, width - p.shape[1] :] = 1
     settings = dict(steps=8, gen_length=8, block_length=4, mask_id=MASK)
     together = generate(llm, batch, attention_mask=mask, **settings)
     for i, p in enumerate(prompts):
-        assert torch.equal(together[i, width:], generate(llm, p, **settings)[0, p.shape[1]:])
+        assert torch.equal(together[i, width:], generate(llm, p, **settings)[0, p.shape[1] :])
 
 
 def test_guidance_and_sampling_options(llm):
@@ -171,19 +197,27 @@ def test_block_cache_is_exact_when_the_block_did_not_change(llm, mode):
     assert (full - first).abs().max() < 1e-5
 
 
-@pytest.mark.parametrize("options", [dict(threshold=0.0), dict(factor=1.0), dict(factor=1.0, cache="prefix"),
-                                     dict(threshold=0.3, cache="dual"), dict(cache="dual")])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(threshold=0.0),
+        dict(factor=1.0),
+        dict(factor=1.0, cache="prefix"),
+        dict(threshold=0.3, cache="dual"),
+        dict(cache="dual"),
+    ],
+)
 def test_fast_batch_equals_single_prompts(llm, options):
     prompts = [torch.randint(0, 28, (1, n)) for n in (3, 6)]
     batch = torch.full((2, 6), EOS)
     mask = torch.zeros(2, 6, dtype=torch.long)
     for i, p in enumerate(prompts):
-        batch[i, 6 - p.shape[1]:] = p
-        mask[i, 6 - p.shape[1]:] = 1
+        batch[i, 6 - p.shape[1] :] = p
+        mask[i, 6 - p.shape[1] :] = 1
     settings = dict(steps=8, gen_length=8, block_length=4, mask_id=MASK, **options)
     together = generate(llm, batch, attention_mask=mask, **settings)
     for i, p in enumerate(prompts):
-        assert torch.equal(together[i, 6:], generate(llm, p, **settings)[0, p.shape[1]:])
+        assert torch.equal(together[i, 6:], generate(llm, p, **settings)[0, p.shape[1] :])
     assert not (together[:, 6:] == MASK).any()
 
 
@@ -192,16 +226,35 @@ def test_eos_early_stop():
     logits[:, :, 5] = 2.0
     logits[0, 3, EOS] = 9.0  # row 0: EOS right after the first answer token
     stats = {}
-    out = generate(Recorder(logits), torch.tensor([[1, 2], [1, 2]]), steps=8, gen_length=8, block_length=4,
-                   mask_id=MASK, threshold=0.5, eos_early_stop=True, eos_id=EOS, stats=stats)
+    out = generate(
+        Recorder(logits),
+        torch.tensor([[1, 2], [1, 2]]),
+        steps=8,
+        gen_length=8,
+        block_length=4,
+        mask_id=MASK,
+        threshold=0.5,
+        eos_early_stop=True,
+        eos_id=EOS,
+        stats=stats,
+    )
     assert out[0].tolist() == [1, 2, 5, EOS] + [EOS] * 6
     assert out[1].tolist() == [1, 2] + [5] * 8
     with pytest.raises(ValueError, match="cache needs"):
-        generate(Recorder(logits), torch.tensor([[1]]), steps=4, gen_length=4, block_length=4,
-                 mask_id=MASK, cache="prefix")
+        generate(
+            Recorder(logits), torch.tensor([[1]]), steps=4, gen_length=4, block_length=4, mask_id=MASK, cache="prefix"
+        )
     with pytest.raises(ValueError, match="guidance"):
-        generate(Recorder(logits), torch.tensor([[1]]), steps=4, gen_length=4, block_length=4,
-                 mask_id=MASK, threshold=0.9, cfg_scale=1.0)
+        generate(
+            Recorder(logits),
+            torch.tensor([[1]]),
+            steps=4,
+            gen_length=4,
+            block_length=4,
+            mask_id=MASK,
+            threshold=0.9,
+            cfg_scale=1.0,
+        )
 
 
 def test_eos_early_stop_keeps_the_reference_text(llm):

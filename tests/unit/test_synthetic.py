@@ -84,9 +84,10 @@ def test_same_seed_same_bytes_other_seed_other_corpus(corpus, tmp_path):
         with open(os.path.join(folder, name), "rb") as a, open(tmp_path / "again" / name, "rb") as b:
             assert a.read() == b.read(), name
     first = _load(folder, "sft_train.json")[0]
-    with open(os.path.join(folder, first["audio_filepath"].replace("{data_root}", folder)), "rb") as a:
-        with open(tmp_path / "again" / first["audio_filepath"].replace("{data_root}/", ""), "rb") as b:
-            assert a.read() == b.read()
+    original = os.path.join(folder, first["audio_filepath"].replace("{data_root}", folder))
+    again = tmp_path / "again" / first["audio_filepath"].replace("{data_root}/", "")
+    with open(original, "rb") as a, open(again, "rb") as b:
+        assert a.read() == b.read()
     assert _load(folder, TEST_FILE) != _load(str(tmp_path / "other"), TEST_FILE)
 
 
