@@ -187,13 +187,7 @@ def run_transcribe(args, out=None):
     _check_model_folder(args.model)
     _check_files(args.files)
     model = load_model(args)
-    from speechbrain_diffa.dataio import batch_waveforms, load_audio
-
-    waveforms = [load_audio(p) for p in args.files]
-    texts = []
-    for start in range(0, len(waveforms), args.batch_size):
-        wavs, lens = batch_waveforms(waveforms[start : start + args.batch_size])
-        texts += model.transcribe_batch(wavs, lens, **decoding_options(args))
+    texts = model.transcribe_files(args.files, batch_size=args.batch_size, **decoding_options(args))
     _print(out, args, texts)
 
 

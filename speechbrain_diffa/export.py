@@ -418,20 +418,33 @@ def model_card(values, state, training_lines, scores, question):
 
     Example
     -------
-    >>> card = model_card(TINY_VALUES, {"semantic_adapter.w": torch.zeros(2)}, ["- lr: 0.1"], [], "Which?")
+    >>> card = model_card(FULL_VALUES, {"semantic_adapter.w": torch.zeros(2)}, ["- lr: 0.1"], [], "Which?")
     >>> "steps=16" in card and "- lr: 0.1" in card
     True
+    >>> print("\\n".join(card.splitlines()[:9]))
+    ---
+    library_name: speechbrain
+    pipeline_tag: audio-text-to-text
+    license: apache-2.0
+    base_model:
+    - openai/whisper-large-v3
+    - GSAI-ML/LLaDA-8B-Instruct
+    tags: [speechbrain_diffa, diffa-2, audio-language-model, diffusion]
+    ---
     """
     count = sum(v.numel() for v in state.values())
     decoding = ", ".join(f"{k}={v}" for k, v in values["decoding"].items())
     transcribe = ", ".join(f"{k}={v}" for k, v in values["transcribe_decoding"].items())
     lines = [
+        *_front_matter(values),
         f"# {values['title']}",
         "",
         "DIFFA-2: a Whisper encoder, semantic and acoustic adapters, and LLaDA (a masked-diffusion LLM).",
         f"Made with speechbrain_diffa on {datetime.date.today().isoformat()}.",
         "",
         "## Use",
+        "",
+        "Install speechbrain_diffa (`pip install -e .` in a checkout of the project), then:",
         "",
         "```python",
         "from speechbrain_diffa.inference import DIFFA2",
@@ -464,6 +477,17 @@ def model_card(values, state, training_lines, scores, question):
     ]
     lines += _score_lines(scores) or ["No benchmark reports were given."]
     return "\n".join(lines) + "\n"
+
+
+def _front_matter(values):
+    """The Hugging Face model-card metadata: library, task, licence, and the base models when they are hub repos."""
+    from speechbrain_diffa.model_folder import hub_repo_id
+
+    bases = [hub_repo_id(values[k]) for k in ("whisper_path", "llm_path")]
+    lines = ["---", "library_name: speechbrain", "pipeline_tag: audio-text-to-text", "license: apache-2.0"]
+    if all(bases):
+        lines += ["base_model:"] + [f"- {repo}" for repo in bases]
+    return lines + ["tags: [speechbrain_diffa, diffa-2, audio-language-model, diffusion]", "---", ""]
 
 
 def _score_lines(scores):

@@ -208,12 +208,7 @@ class DIFFA2(Pretrained):
             raise ValueError(f"{len(questions)} questions for {len(paths)} files")
         for question in questions:
             _check_question(question)
-        waveforms = [load_audio(os.fspath(p)) for p in paths]  # every file checked before decoding
-        answers = []
-        for start in range(0, len(paths), batch_size):
-            wavs, lens = batch_waveforms(waveforms[start : start + batch_size])
-            answers += self.answer_batch(wavs, lens, questions[start : start + batch_size], **decoding)
-        return answers
+        return self._files_in_batches(paths, questions, batch_size, {**self.hparams.decoding, **decoding})
 
     def transcribe_batch(self, wavs, wav_lens, **decoding):
         """Transcripts of a batch (the ``transcribe_prompt`` with ``transcribe_decoding``)."""
@@ -224,6 +219,21 @@ class DIFFA2(Pretrained):
         """The transcript of one audio file."""
         wav = load_audio(os.fspath(path))
         return self.transcribe_batch(wav[None], torch.ones(1), **decoding)[0]
+
+    def transcribe_files(self, paths, batch_size=1, **decoding):
+        """The transcript of each audio file, ``batch_size`` files at a time (each as if decoded alone)."""
+        questions = [self.hparams.transcribe_prompt] * len(paths)
+        return self._files_in_batches(paths, questions, batch_size, {**self.hparams.transcribe_decoding, **decoding})
+
+    def _files_in_batches(self, paths, questions, batch_size, decoding):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        waveforms = [load_audio(os.fspath(p)) for p in paths]  # every file checked before decoding
+        outputs = []
+        for start in range(0, len(paths), batch_size):
+            wavs, lens = batch_waveforms(waveforms[start : start + batch_size])
+            outputs += self._generate(wavs, lens, questions[start : start + batch_size], decoding)
+        return outputs
 
     def forward(self, wavs, wav_lens, questions, **decoding):
         """Same as :meth:`answer_batch`."""

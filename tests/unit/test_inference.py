@@ -130,3 +130,19 @@ def test_the_benchmark_runner_loads_a_model_folder(folder):
     assert isinstance(answerer, DIFFA2)
     assert answerer.description["source"] == os.path.abspath(folder)
     assert len(answerer.answer_batch(torch.zeros(2, 8000), torch.ones(2), ["a?", "b?"], **SHORT)) == 2
+
+
+def test_transcribe_files_equals_each_file_alone_and_checks_the_batch_size(model, folder, tmp_path):
+    import soundfile
+
+    example = os.path.join(folder, "example.wav")
+    short = tmp_path / "short.wav"
+    soundfile.write(short, load_audio(example)[:6000].numpy(), 16000)
+    paths = [example, str(short)]
+    batched = model.transcribe_files(paths, batch_size=2, **SHORT)
+    assert batched == [model.transcribe_file(p, **SHORT) for p in paths]
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            model.transcribe_files(paths, batch_size=bad)
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            model.answer_files(paths, "Which?", batch_size=bad)
