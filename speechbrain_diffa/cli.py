@@ -21,7 +21,12 @@ import os
 import sys
 
 from speechbrain_diffa.dataio import AudioError
-from speechbrain_diffa.decoding_presets import REFERENCE_DECODING, options_from_args
+from speechbrain_diffa.decoding_presets import (
+    REFERENCE_DECODING,
+    add_decoding_arguments,
+    options_from_args,
+    positive_int,
+)
 
 
 class UsageError(Exception):
@@ -104,22 +109,44 @@ def build_parser():
     return parser
 
 
+def device_name(text):
+    """An argparse type: a torch device this machine has (``cpu``, ``cuda``, ``cuda:N``, ``mps``).
+
+    Example
+    -------
+    >>> device_name("cpu")
+    'cpu'
+    >>> device_name("bogus")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: 'bogus' is not a device (cpu, cuda, cuda:N, mps)
+    """
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device (cpu, cuda, cuda:N, mps)") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0 or (device.index or 0) >= count:
+            raise argparse.ArgumentTypeError(f"{text!r}: this machine has {count} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: MPS is not available here")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device (cpu, cuda, cuda:N, mps)")
+    return text
+
+
 def _model_options(parser):
     parser.add_argument(
         "-m", "--model", required=True, help="model folder, or hub repo (owner/name or hf://owner/name)"
     )
     parser.add_argument("--whisper_path", help="override the model folder's base Whisper")
     parser.add_argument("--llm_path", help="override the model folder's base LLaDA")
-    parser.add_argument("--device", help="e.g. cpu, cuda:0 (default: a GPU if there is one)")
-    parser.add_argument("--batch_size", type=int, default=1, help="files per forward (1 = as the release)")
-    group = parser.add_argument_group("decoding (default: the model folder's)")
-    group.add_argument("--steps", type=int)
-    group.add_argument("--gen_length", type=int)
-    group.add_argument("--block_length", type=int)
-    group.add_argument("--threshold", type=float, help="commit every token above this confidence")
-    group.add_argument("--factor", type=float, help="DIFFA-2's parallel-decoding factor (1.0 in its scripts)")
-    group.add_argument("--cache", choices=("prefix", "dual"))
-    group.add_argument("--eos_early_stop", action="store_true")
+    parser.add_argument("--device", type=device_name, help="e.g. cpu, cuda:0 (default: a GPU if there is one)")
+    parser.add_argument("--batch_size", type=positive_int, default=1, help="files per forward (1 = as the release)")
+    group = add_decoding_arguments(parser, "decoding (default: the model folder's)")
     group.add_argument(
         "--reference",
         action="store_true",
@@ -254,7 +281,7 @@ def main(argv=None, err=None):
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (UsageError, AudioError, FileNotFoundError, PermissionError, KeyError, ValueError) as e:
+    except (UsageError, AudioError, FileNotFoundError, PermissionError, KeyError, ValueError, TypeError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"diffa2: error: {message}", file=err or sys.stderr)
         return 2

@@ -13,6 +13,9 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
+import argparse
+import math
+
 # Every fast option off: the reference sampler. Pass it to override an interface default
 # (``model.answer_file(path, question, **REFERENCE_DECODING)``).
 REFERENCE_DECODING = {"threshold": None, "factor": None, "cache": None, "eos_early_stop": False}
@@ -40,3 +43,79 @@ def options_from_args(args, base=None):
     if args.eos_early_stop:
         out["eos_early_stop"] = True
     return out
+
+
+def positive_int(text):
+    """An argparse type: an integer of at least 1.
+
+    Example
+    -------
+    >>> positive_int("4")
+    4
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a positive integer, got '0'
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def unit_interval(text):
+    """An argparse type: a number in (0, 1] (a confidence threshold).
+
+    Example
+    -------
+    >>> unit_interval("0.9")
+    0.9
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """An argparse type: a finite number above 0 (DIFFA-2's factor).
+
+    Example
+    -------
+    >>> positive_float("1.0")
+    1.0
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0.0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+    return value
+
+
+def add_decoding_arguments(parser, title="decoding"):
+    """The decoding options of both command lines (``diffa2`` and ``python -m speechbrain_diffa.evaluation``).
+
+    Example
+    -------
+    >>> parser = argparse.ArgumentParser()
+    >>> _ = add_decoding_arguments(parser)
+    >>> options_from_args(parser.parse_args(["--steps", "8", "--cache", "dual"]))
+    {'steps': 8, 'cache': 'dual'}
+    """
+    group = parser.add_argument_group(title)
+    group.add_argument("--steps", type=positive_int, help="denoising steps in all")
+    group.add_argument("--gen_length", type=positive_int, help="answer tokens")
+    group.add_argument("--block_length", type=positive_int, help="tokens per semi-autoregressive block")
+    group.add_argument("--threshold", type=unit_interval, help="commit every token above this confidence")
+    group.add_argument("--factor", type=positive_float, help="DIFFA-2's parallel-decoding factor (1.0 in its scripts)")
+    group.add_argument("--cache", choices=("prefix", "dual"), help="block KV cache")
+    group.add_argument("--eos_early_stop", action="store_true", help="stop a row at its end of answer")
+    return group

@@ -28,7 +28,7 @@ import os
 import torch
 from speechbrain.inference.interfaces import Pretrained
 
-from speechbrain_diffa.dataio import batch_waveforms, load_audio
+from speechbrain_diffa.dataio import batch_waveforms, check_audio_batch, load_audio
 from speechbrain_diffa.model_folder import ModelFolder, load_hparams, local_model_folder
 from speechbrain_diffa.safe_hparams import ALLOWED_CALLABLES, check_hparams_file
 
@@ -70,7 +70,9 @@ def resolve_precision(precision, device):
 
 
 def _check_question(question):
-    if not isinstance(question, str) or not question.strip():
+    if not isinstance(question, str):
+        raise TypeError(f"A question must be a str, got {type(question).__name__} ({question!r})")
+    if not question.strip():
         raise ValueError(f"The question is empty ({question!r}): ask something about the audio")
 
 
@@ -173,10 +175,10 @@ class DIFFA2(Pretrained):
         wavs : torch.Tensor
             ``(batch, samples)`` at 16 kHz, right-padded.
         wav_lens : torch.Tensor
-            ``(batch,)`` relative lengths (1.0 = the longest clip). DIFFA attends to audio
-            padding (as the release does), so a clip's answer can depend on its batch.
-        questions : list of str
-            One non-empty question per clip.
+            ``(batch,)`` relative lengths in (0, 1] (1.0 = the longest clip). Each clip is decoded
+            as if alone, so its answer does not depend on the rest of its batch.
+        questions : list of str or str
+            One non-empty question per clip (a single str: the same question for every clip).
         **decoding
             Overrides of the ``decoding`` defaults (``steps``, ``gen_length``, ``block_length``,
             ``threshold``, ``factor``, ``cache``, ``eos_early_stop``...).
@@ -185,6 +187,9 @@ class DIFFA2(Pretrained):
         -------
         list of str
         """
+        check_audio_batch(wavs, wav_lens)
+        if isinstance(questions, str):  # one question for every clip, as answer_files takes it
+            questions = [questions] * wavs.shape[0]
         for question in questions:
             _check_question(question)
         return self._generate(wavs, wav_lens, questions, {**self.hparams.decoding, **decoding})
@@ -212,6 +217,7 @@ class DIFFA2(Pretrained):
 
     def transcribe_batch(self, wavs, wav_lens, **decoding):
         """Transcripts of a batch (the ``transcribe_prompt`` with ``transcribe_decoding``)."""
+        check_audio_batch(wavs, wav_lens)
         questions = [self.hparams.transcribe_prompt] * wavs.shape[0]
         return self._generate(wavs, wav_lens, questions, {**self.hparams.transcribe_decoding, **decoding})
 

@@ -17,6 +17,7 @@ import torch
 from speechbrain.utils import checkpoints
 
 from speechbrain_diffa.checkpoints import read_state_dict
+from speechbrain_diffa.dataio import check_audio_batch
 from speechbrain_diffa.diffusion import answer_mask, forward_process, masked_diffusion_loss, monte_carlo_elbos
 from speechbrain_diffa.sampling import generate
 from speechbrain_diffa.whisper import EncoderOutput
@@ -449,11 +450,20 @@ class DIFFA2Model(torch.nn.Module):
         -------
         list of str
         """
+        check_audio_batch(wavs, wav_lens)
+        if isinstance(questions, str) or not isinstance(questions, (list, tuple)):
+            raise TypeError(f"questions must be a list of str (one per clip), got {type(questions).__name__}")
         if len(questions) != wavs.shape[0]:
             raise ValueError(f"{len(questions)} questions for {wavs.shape[0]} audio clips")
-        audio, audio_lens = self.encode_audio_as_alone(wavs, wav_lens)
         prompts = [self.chat.prompt(q, system_prompt=self.answer_system_prompt) for q in questions]
+        audio, audio_lens = self.encode_audio_as_alone(wavs, wav_lens)
         ids, mask, splice_at = self.chat.collate_prompts(prompts)
+        positions, limit = ids.shape[1] + audio.shape[1] + gen_length, self.llm.config.max_position_embeddings
+        if positions > limit:
+            raise ValueError(
+                f"The prompt ({ids.shape[1]} tokens), audio ({audio.shape[1]} positions) and answer ({gen_length} "
+                f"tokens) make {positions} positions, over the model's {limit}: shorten the question"
+            )
         device = audio.device
         ids, mask = ids.to(device), mask.to(device)
         lm = AudioConditionedLM(self, audio, audio_lens, splice_at)

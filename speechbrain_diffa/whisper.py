@@ -28,6 +28,8 @@ DIFFA_TAPS = {
     "whisper-large-v3": (3, 7, 11, 15, 19, 23, 27, 31),
 }
 
+MIN_FRAMES = 4  # shortest encoder output kept per clip (80 ms): one semantic-adapter position
+
 
 @dataclass
 class EncoderOutput:
@@ -194,8 +196,10 @@ class WhisperEncoderTaps(torch.nn.Module):
         features = features.to(device=param.device, dtype=param.dtype)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
             out = self.encoder(features, output_hidden_states=True)
-        # Encoder frame rate is half the mel frame rate (the second conv has stride 2).
-        lengths = ((frames - 1) // 2 + 1).to(param.device)
+        # Encoder frame rate is half the mel frame rate (the second conv has stride 2). A clip shorter
+        # than MIN_FRAMES is read with Whisper's zero padding up to that many (the semantic adapter
+        # downsamples 4 frames into one position and would have none).
+        lengths = ((frames - 1) // 2 + 1).clamp(min=MIN_FRAMES).to(param.device)
         last = out.last_hidden_state[:, : int(lengths.max())]
         taps = tuple(out.hidden_states[i] for i in self.taps)
         return EncoderOutput(last=last, lengths=lengths, taps=taps)

@@ -17,7 +17,8 @@ import logging
 import os
 import sys
 
-from speechbrain_diffa.decoding_presets import FAST_DECODING, options_from_args
+from speechbrain_diffa.cli import device_name
+from speechbrain_diffa.decoding_presets import FAST_DECODING, add_decoding_arguments, options_from_args, positive_int
 from speechbrain_diffa.evaluation import scoring
 from speechbrain_diffa.evaluation.benchmarks import BENCHMARKS, MMAU_SPLITS, MMAU_VERSIONS, check_complete, prepare
 
@@ -36,20 +37,14 @@ def parse_args(argv=None):
     p.add_argument("--data", required=True, help="local copy of the release (folder or metadata file)")
     p.add_argument("--out", required=True, help="output folder: predictions*.jsonl, report.json/.md/.png")
     p.add_argument("--model", help="model folder for speechbrain_diffa.inference.DIFFA2 (not needed with --merge)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", type=device_name)
     p.add_argument("--split", default="test-mini", choices=MMAU_SPLITS, help="MMAU split")
     p.add_argument("--version", choices=MMAU_VERSIONS, help="MMAU release of the local copy (required for MMAU)")
     p.add_argument("--subset", default="test-clean", help="LibriSpeech subset")
-    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--batch_size", type=positive_int, default=8)
     p.add_argument("--prompt", help="prompt template with {question} and {choices} (default: DIFFA-2's)")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--gen_length", type=int)
-    p.add_argument("--block_length", type=int)
-    p.add_argument("--threshold", type=float)
-    p.add_argument("--factor", type=float, help="DIFFA-2 FPD factor (its scripts use 1.0 with fast_dllm)")
-    p.add_argument("--cache", choices=["prefix", "dual"])
-    p.add_argument("--eos_early_stop", action="store_true")
-    p.add_argument(
+    group = add_decoding_arguments(p, "decoding (default: DIFFA-2's own for the benchmark)")
+    group.add_argument(
         "--fast",
         action="store_true",
         help="the inference interface's fast decoding (factor rule, "
@@ -59,7 +54,7 @@ def parse_args(argv=None):
     p.add_argument("--no_letter_map", action="store_true", help="score bare letters as the official script does")
     p.add_argument("--allow_incomplete", action="store_true", help="score despite missing audio/records/predictions")
     p.add_argument("--merge", action="store_true", help="only merge existing predictions and score them")
-    p.add_argument("--max_batches", type=int, help="stop after this many batches (resume later)")
+    p.add_argument("--max_batches", type=positive_int, help="stop after this many batches (resume later)")
     p.add_argument("--no_progress", action="store_true")
     return p.parse_args(argv)
 

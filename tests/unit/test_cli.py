@@ -101,3 +101,31 @@ def test_convert_release_reports_what_it_mapped(tmp_path, tiny_root, capsys):
     report = json.loads(text[: text.rindex("}") + 1])
     assert report["lora"]["rank"] is None and report["frozen_llada"] > 0 and report["frozen_whisper"] > 0
     assert DIFFA2.from_hparams(source=out).model.stage == 2
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--batch_size", "-1"], "argument --batch_size: must be a positive integer, got '-1'"),
+        (["--batch_size", "0"], "argument --batch_size: must be a positive integer"),
+        (["--steps", "0"], "argument --steps: must be a positive integer"),
+        (["--gen_length", "-16"], "argument --gen_length: must be a positive integer"),
+        (["--threshold", "1.5"], "argument --threshold: must be a number in (0, 1]"),
+        (["--factor", "nan"], "argument --factor: must be a number above 0"),
+        (["--device", "bogus"], "argument --device: 'bogus' is not a device"),
+        (["--device", "cuda:7"], "argument --device: 'cuda:7': this machine has"),
+    ],
+)
+def test_bad_options_give_one_error_line_in_both_command_lines(option, message, folder, capsys):
+    """--batch_size -1 printed nothing and exited 0; --steps 0, --device bogus... ended in tracebacks."""
+    from speechbrain_diffa.evaluation.__main__ import main as evaluate
+
+    for argv, entry in (
+        (["answer", "-m", folder, os.path.join(folder, "example.wav"), "-q", "Why?", *option], cli.main),
+        (["mmar", "--data", folder, "--out", folder, *option], evaluate),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            entry(argv)
+        err = capsys.readouterr().err
+        assert exited.value.code == 2 and message in err, err
+        assert [line for line in err.splitlines() if "error:" in line] == [err.splitlines()[-1]]

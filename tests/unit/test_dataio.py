@@ -53,3 +53,48 @@ def test_batch_waveforms_relative_lengths():
     wavs, lens = batch_waveforms([torch.ones(10), torch.ones(5), torch.ones(8)])
     assert wavs.shape == (3, 10) and torch.allclose(lens, torch.tensor([1.0, 0.5, 0.8]))
     assert wavs[1, 5:].abs().sum() == 0
+
+
+def test_a_finite_but_huge_float_file_is_refused(tmp_path):
+    """A 1e30-amplitude sine passed the NaN check and made Whisper's log-mel overflow (a NaN run that exited 0)."""
+    import soundfile
+
+    path = tmp_path / "loud.wav"
+    soundfile.write(path, (torch.sin(torch.arange(16000) / 5.0) * 1e30).numpy(), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"loud.wav peaks at 1e\+30"):
+        load_audio(str(path))
+
+
+def test_a_cut_off_wav_is_refused(tmp_path):
+    """libsndfile reads what survives of a cut-off WAV silently; the data chunk's size gives it away."""
+    path = write(tmp_path / "whole.wav", torch.rand(1, 16000) * 0.2 - 0.1, 16000)
+    data = open(path, "rb").read()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioError, match="cut.wav is cut off"):
+        load_audio(str(cut))
+    assert load_audio(path).shape == (16000,)
+
+
+def test_only_the_first_30_seconds_are_read_from_disk(tmp_path, monkeypatch):
+    """A 10-minute 8-channel 48 kHz file took 1.6 GB when read whole before the cut."""
+    import speechbrain_diffa.dataio as dataio
+
+    path = write(tmp_path / "long.wav", torch.zeros(8, 48000 * 40), 48000)
+    asked = []
+    real = dataio.audio_io.load
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("num_frames"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataio.audio_io, "load", spy)
+    assert load_audio(path).shape == (16000 * 30,)
+    assert asked and 0 < asked[0] <= 48000 * 30.1
+
+
+def test_a_short_clip_warns_and_is_heard_padded(tmp_path, caplog):
+    path = write(tmp_path / "blip.wav", torch.rand(1, 800) * 0.2 - 0.1, 16000)
+    with caplog.at_level(logging.WARNING):
+        assert load_audio(path).shape == (800,)
+    assert "padded with silence" in caplog.text

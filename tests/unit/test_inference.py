@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from speechbrain_diffa.dataio import AudioError, load_audio
+from speechbrain_diffa.dataio import AudioError, batch_waveforms, load_audio
 from speechbrain_diffa.export import FULL_VALUES, TINY_VALUES, render_hub_yaml, write_tiny_model_folder
 from speechbrain_diffa.inference import DIFFA2, check_hparams_callables
 from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING
@@ -146,3 +146,39 @@ def test_transcribe_files_equals_each_file_alone_and_checks_the_batch_size(model
             model.transcribe_files(paths, batch_size=bad)
         with pytest.raises(ValueError, match="batch_size must be a positive integer"):
             model.answer_files(paths, "Which?", batch_size=bad)
+
+
+def test_bad_batches_and_questions_are_named_before_decoding(model):
+    wav = torch.sin(torch.arange(8000) / 5.0)[None] * 0.3
+    for lens in (torch.zeros(1), -torch.ones(1), torch.full((1,), float("nan")), torch.ones(2)):
+        with pytest.raises(ValueError, match="wav_lens"):
+            model.answer_batch(wav, lens, ["Which?"], **SHORT)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.answer_batch(torch.full((1, 800), float("nan")), torch.ones(1), ["Which?"])
+    with pytest.raises(ValueError, match="peaks at"):
+        model.answer_batch(wav * 1e30, torch.ones(1), ["Which?"])
+    with pytest.raises(ValueError, match="holds no audio"):
+        model.answer_batch(torch.zeros(0, 800), torch.ones(0), [])
+    with pytest.raises(TypeError, match="must be a str, got int"):
+        model.answer_batch(wav, torch.ones(1), [123])
+    with pytest.raises(ValueError, match="control token '<|eot_id|>'"):
+        model.answer_batch(wav, torch.ones(1), ["Which?<|eot_id|>"], **SHORT)
+    with pytest.raises(ValueError, match="positions, over the model's"):
+        model.answer_batch(wav, torch.ones(1), ["word " * 40000], **SHORT)
+
+
+def test_one_question_string_is_asked_of_every_clip(model):
+    """A bare str for two clips was asked as the questions 'h' and 'i'."""
+    wavs = torch.stack([torch.sin(torch.arange(8000) / 5.0), torch.sin(torch.arange(8000) / 9.0)]) * 0.3
+    assert model.answer_batch(wavs, torch.ones(2), "Is it high?", **SHORT) == model.answer_batch(
+        wavs, torch.ones(2), ["Is it high?", "Is it high?"], **SHORT
+    )
+
+
+def test_clips_shorter_than_the_encoder_needs_are_answered_as_alone(model):
+    """Under 1,120 samples the semantic adapter had no frame left and the whole batch crashed."""
+    short, long = torch.sin(torch.arange(600) / 5.0) * 0.3, torch.sin(torch.arange(8000) / 5.0) * 0.3
+    alone = model.answer_batch(short[None], torch.ones(1), ["Which?"], **SHORT, **REFERENCE_DECODING)
+    wavs, lens = batch_waveforms([long, short])
+    together = model.answer_batch(wavs, lens, ["Which?", "Which?"], **SHORT, **REFERENCE_DECODING)
+    assert together[1] == alone[0]
