@@ -31,6 +31,10 @@ def _unwrap_ddp(module):
     return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
 
 
+class NonFiniteTraining(RuntimeError):
+    """Training produced NaN or Inf (names the items of the offending steps, or the tensors)."""
+
+
 def normalize_answer(text):
     """Lower-case, punctuation-free, single-spaced text for a rough answer match.
 
@@ -188,6 +192,47 @@ class DIFFA2Brain(sb.Brain):
         super().on_fit_start()
         self._set_lr(schedule.calculate_lr(schedule.current_step))
 
+    def on_fit_batch_start(self, batch, should_step):
+        """Remember the items of the optimizer step being accumulated (a step that goes wrong names them)."""
+        self.step_items = getattr(self, "step_items", []) + list(batch.id)
+
+    def check_loss_isfinite(self, loss):
+        """Count non-finite losses only; :meth:`optimizers_step` keeps their gradients from the weights."""
+        if not torch.isfinite(loss):
+            self.nonfinite_count += 1
+
+    def optimizers_step(self):
+        """Step, unless a gradient is NaN or Inf: then skip the step and name its items.
+
+        A single bad item (a clip Whisper cannot encode, say) would otherwise turn every trained
+        tensor into NaN for the rest of the run. After more than ``nonfinite_patience`` skipped steps
+        (a run option, default 3) training stops with :class:`NonFiniteTraining`.
+        """
+        params = [p for p in self.modules.parameters() if p.requires_grad and p.grad is not None]
+        bad = any(not torch.isfinite(p.grad).all() for p in params)
+        if self._on_any_rank(bad):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.skipped_steps = getattr(self, "skipped_steps", 0) + 1
+            logger.warning(
+                f"Non-finite gradients at step {self.optimizer_step + 1} (items {self.step_items}): step skipped "
+                f"({self.skipped_steps} so far)"
+            )
+            if self.skipped_steps > self.nonfinite_patience:
+                raise NonFiniteTraining(
+                    f"{self.skipped_steps} optimizer steps had NaN or Inf gradients (more than nonfinite_patience="
+                    f"{self.nonfinite_patience}); the last from items {self.step_items}. Check those records' audio."
+                )
+        else:
+            super().optimizers_step()
+        self.step_items = []
+
+    def _on_any_rank(self, flag):
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return flag
+        tensor = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+        return bool(tensor.item())
+
     def _set_lr(self, lr):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -226,7 +271,13 @@ class DIFFA2Brain(sb.Brain):
         return float(tensor) / torch.distributed.get_world_size()
 
     def save_trained(self, path):
-        """Write the trained tensors (the next stage's and the exporter's input) to ``path``."""
+        """Write the trained tensors (the next stage's and the exporter's input) to ``path``; never NaN or Inf ones."""
+        state = self.diffa_model.trainable_state_dict()
+        broken = sorted(name for name, value in state.items() if not torch.isfinite(value).all())
+        if broken:
+            raise NonFiniteTraining(
+                f"{len(broken)} of {len(state)} trained tensors hold NaN or Inf ({broken[:5]}); {path} not written"
+            )
         if if_main_process():
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self.diffa_model.save_trainable(path)

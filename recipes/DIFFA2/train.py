@@ -29,7 +29,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 from speechbrain.utils.logger import get_logger
 
-from speechbrain_diffa.brains import DIFFA2Brain, VRPOBrain
+from speechbrain_diffa.brains import DIFFA2Brain, NonFiniteTraining, VRPOBrain
 from speechbrain_diffa.dataio import collate_fn, training_dataset
 
 logger = get_logger(__name__)
@@ -105,11 +105,14 @@ if __name__ == "__main__":
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
-    brain.fit(
-        hparams["epoch_counter"],
-        datasets["train"],
-        datasets["valid"],
-        train_loader_kwargs=loaders["train"],
-        valid_loader_kwargs=loaders.get("valid", {}),
-    )
-    brain.save_trained(hparams["trained_file"])
+    try:
+        brain.fit(
+            hparams["epoch_counter"],
+            datasets["train"],
+            datasets["valid"],
+            train_loader_kwargs=loaders["train"],
+            valid_loader_kwargs=loaders.get("valid", {}),
+        )
+        brain.save_trained(hparams["trained_file"])
+    except NonFiniteTraining as e:  # one line and a non-zero exit, never broken weights with status 0
+        sys.exit(f"train.py: error: {e}")
