@@ -1,4 +1,4 @@
-"""The Brains keep NaN and Inf out of the trained weights: bad steps are skipped and named, broken weights never saved."""
+"""The Brains keep NaN and Inf out of the weights: bad steps are skipped and named, broken weights never saved."""
 
 import os
 
