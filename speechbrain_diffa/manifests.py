@@ -23,6 +23,8 @@ from speechbrain.utils.logger import get_logger
 logger = get_logger(__name__)
 
 SFT_FIELDS = ("audio_filepath", "duration", "input", "target")
+# Names the dataset computes for each item; a record may not bring its own.
+RESERVED_FIELDS = ("sig", "ids", "chosen_ids", "rejected_ids", "prompt_length", "splice_at")
 PREFERENCE_FIELDS = ("audio_filepath", "duration", "input", "chosen", "rejected")
 
 
@@ -52,8 +54,11 @@ def read_manifest(path):
     """
     if not os.path.isfile(path):
         raise ManifestError(f"Manifest {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"{path} is not UTF-8 text (byte {err.start}): re-save it as UTF-8") from None
     if path.endswith(".jsonl"):
         records = []
         for number, line in enumerate(text.splitlines(), 1):
@@ -69,9 +74,15 @@ def read_manifest(path):
         except json.JSONDecodeError as err:
             raise ManifestError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
         if isinstance(records, dict):
+            not_records = [key for key, value in records.items() if not isinstance(value, dict)]
+            if not_records:
+                raise ManifestError(f"{path}: the value of key {not_records[0]!r} is not a record (a JSON object)")
             records = [dict(value, id=value.get("id", key)) for key, value in records.items()]
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise ManifestError(f"{path}: expected a list of records (JSON objects)")
+    if not isinstance(records, list):
+        raise ManifestError(f"{path}: expected a list of records (JSON objects), got a JSON {type(records).__name__}")
+    not_records = [i for i, r in enumerate(records) if not isinstance(r, dict)]
+    if not_records:
+        raise ManifestError(f"{path}: record #{not_records[0]} is not a JSON object ({records[not_records[0]]!r:.60})")
     return records
 
 
@@ -94,7 +105,7 @@ def record_problems(record, fields, data_root=""):
     [('audio_filepath', 'file /nope.wav does not exist'), ('duration', 'must be a positive number, got -1'),
      ('target', 'is empty')]
     """
-    problems = []
+    problems = [(field, "is computed by the dataset; rename it") for field in RESERVED_FIELDS if field in record]
     for field in fields:
         value = record.get(field)
         if field == "chosen" and value is None:
@@ -102,9 +113,14 @@ def record_problems(record, fields, data_root=""):
         if value is None:
             problems.append((field, "is missing"))
         elif field == "audio_filepath":
+            if not isinstance(value, str) or not value.strip():
+                problems.append((field, f"must be a file path, got {value!r}"))
+                continue
             path = resolve_path(value, data_root)
             if not os.path.isfile(path):
                 problems.append((field, f"file {path} does not exist"))
+            else:
+                problems += [(field, p) for p in _audio_header_problems(path)]
         elif field == "duration":
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not ok or not math.isfinite(value) or value <= 0:
@@ -114,6 +130,17 @@ def record_problems(record, fields, data_root=""):
         elif not value.strip():
             problems.append((field, "is empty"))
     return problems
+
+
+def _audio_header_problems(path):
+    """Whether soundfile can read ``path``'s header (cheap: the samples are not decoded)."""
+    from speechbrain.dataio import audio_io
+
+    try:
+        info = audio_io.info(path)
+    except RuntimeError as err:
+        return [f"file {path} is not readable audio ({str(err.__cause__ or err).splitlines()[0][:120]})"]
+    return [] if info.frames > 0 else [f"file {path} holds no samples"]
 
 
 def resolve_path(path, data_root=""):

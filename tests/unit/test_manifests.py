@@ -110,3 +110,41 @@ def test_replay_mixes_a_fixed_share_of_another_manifest(folder):
     assert ids[:2] == ["a", "b"] and len(ids) == 3 and ids[2].startswith("replay/")
     again = training_dataset(main, chat, str(folder), replay_manifest=asr, replay_fraction=0.5, seed=1)
     assert again[2]["id"] == ids[2]
+
+
+def write_json(path, records):
+    path.write_text(json.dumps(records), "utf-8")
+    return str(path)
+
+
+def test_a_non_audio_file_is_refused_before_training_and_skip_bad_drops_it(folder):
+    """A text file passed the existence check, trained a step, then crashed with a 91-line traceback."""
+    (folder / "notes.wav").write_text("not audio")
+    path = write_json(folder / "m.json", [record("a"), record("notes")])
+    with pytest.raises(ManifestError, match=r"record 'notes'.*audio_filepath file .*notes.wav is not readable audio"):
+        validated_records(path, data_root=str(folder))
+    assert list(validated_records(path, data_root=str(folder), skip_bad=True)) == ["a"]
+
+
+@pytest.mark.parametrize(
+    "records, match",
+    [
+        ({"a": "b"}, "the value of key 'a' is not a record"),
+        ([record("a"), "b"], r"record #1 is not a JSON object"),
+        ([record("a", audio_filepath=3)], "audio_filepath must be a file path, got 3"),
+        ([record("a", prompt_length=1)], "prompt_length is computed by the dataset"),
+        ([record("a", sig=[0.1])], "sig is computed by the dataset"),
+        (7, "expected a list of records"),
+    ],
+)
+def test_malformed_records_are_named(folder, records, match):
+    """Records named {"a": "b"} or audio_filepath: 3 gave AttributeErrors; reserved names overrode computed ones."""
+    with pytest.raises(ManifestError, match=match):
+        validated_records(write_json(folder / "m.json", records), data_root=str(folder))
+
+
+def test_a_manifest_that_is_not_utf8_is_named(folder):
+    path = folder / "latin1.json"
+    path.write_bytes(json.dumps([record("a", input="Qu'entends-tu ? é")], ensure_ascii=False).encode("latin-1"))
+    with pytest.raises(ManifestError, match="latin1.json is not UTF-8 text"):
+        validated_records(str(path), data_root=str(folder))
