@@ -9,7 +9,9 @@ stranger, keeps to these rules:
   path, no ``..``, no symlink that leads out; loadable keys are plain names; the Pretrainer
   may load only the model (``modules.diffa``), with the safe readers of
   :mod:`speechbrain_diffa.checkpoints`. Nothing is copied or linked anywhere.
-- All or nothing: every tensor the model trains must come from the checkpoint, finite.
+- All or nothing: every tensor the model trains must come from the checkpoint, finite, and the
+  checkpoint may hold nothing but trained parameters.
+- Run options (``device``, ``compile``...) are the caller's: the YAML may set only ``precision``.
 - Base models (``whisper_path``, ``llm_path``): a value written in the folder's YAML is a
   path inside the folder when relative, a local folder when absolute, and a hub repo only when
   written ``hf://owner/name``. A value you pass (an override, ``--llm_path``) is a local path
