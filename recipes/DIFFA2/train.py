@@ -30,7 +30,8 @@ from speechbrain.utils.distributed import run_on_main
 from speechbrain.utils.logger import get_logger
 
 from speechbrain_diffa.brains import DIFFA2Brain, NonFiniteTraining, VRPOBrain
-from speechbrain_diffa.dataio import collate_fn, training_dataset
+from speechbrain_diffa.dataio import AudioError, collate_fn, training_dataset
+from speechbrain_diffa.manifests import ManifestError
 
 logger = get_logger(__name__)
 
@@ -87,7 +88,10 @@ if __name__ == "__main__":
 
         hparams["tensorboard_train_logger"] = TensorboardLogger(hparams["tensorboard_logs_folder"])
 
-    datasets, loaders = dataio_prepare(hparams)  # refuses broken manifests before any training
+    try:
+        datasets, loaders = dataio_prepare(hparams)  # refuses broken manifests before any training
+    except ManifestError as e:
+        sys.exit(f"train.py: error: {e}")
 
     if "pretrainer" in hparams:  # the previous stage's trained tensors
         if hparams["previous_stage"]:
@@ -114,5 +118,6 @@ if __name__ == "__main__":
             valid_loader_kwargs=loaders.get("valid", {}),
         )
         brain.save_trained(hparams["trained_file"])
-    except NonFiniteTraining as e:  # one line and a non-zero exit, never broken weights with status 0
-        sys.exit(f"train.py: error: {e}")
+    except (NonFiniteTraining, AudioError) as e:  # a message and a non-zero exit, never broken weights with status 0
+        # A DataLoader worker re-raises with its traceback in the message; the last line is the error itself.
+        sys.exit(f"train.py: error: {str(e).strip().splitlines()[-1]}")

@@ -222,3 +222,33 @@ def test_two_process_ddp_matches_one_process(tiny_root, tmp_path):
         if name.endswith("attention.self.key.bias"):
             continue
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def run_failing(command, timeout=300):
+    """Run a recipe command that must fail; return (exit status, stderr)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    done = subprocess.run(command, cwd=RECIPE, env=env, capture_output=True, text=True, timeout=timeout)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize("kind", ["huge_float", "not_audio"])
+def test_a_hostile_record_stops_the_run_with_one_message_and_no_weights(kind, corpus, tiny_root, tmp_path):
+    """A 1e30 float WAV made the loss NaN and the run exited 0 with 90 of 90 trained tensors NaN."""
+    import soundfile
+
+    records = json.load(open(os.path.join(corpus, "sft_train.json")))
+    bad = tmp_path / "bad.wav"
+    if kind == "huge_float":
+        soundfile.write(bad, (torch.sin(torch.arange(16000) / 5.0) * 1e30).numpy(), 16000, subtype="FLOAT")
+    else:
+        bad.write_text("not audio")
+    records[0] = dict(records[0], audio_filepath=str(bad))
+    manifest = tmp_path / "train.json"
+    manifest.write_text(json.dumps(records))
+    out = tmp_path / "stage2"
+    command = stage_command("stage2_acoustic.yaml", tiny_root, corpus, str(out), previous="", train_manifest=manifest)
+    status, stderr = run_failing(command)
+    error = stderr[stderr.find("train.py: error: ") :]
+    assert status != 0 and "train.py: error: " in stderr and "bad.wav" in error, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert not (out / "diffa2_trained.ckpt").exists()
