@@ -274,7 +274,7 @@ def main(argv=None, err=None):
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "eval":
-        from speechbrain_diffa.evaluation.__main__ import main as evaluate
+        from speechbrain_diffa.evaluation.__main__ import console as evaluate
 
         evaluate(argv[1:])
         return 0

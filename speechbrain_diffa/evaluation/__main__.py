@@ -151,5 +151,32 @@ def _init_distributed(world_size):
         dist.init_process_group("gloo", timeout=datetime.timedelta(hours=24))
 
 
+def console(argv=None):
+    """:func:`main` for people: a bad input ends in one ``error:`` line and exit status 2, not a traceback.
+
+    Example
+    -------
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     try:
+    ...         console(["mmar", "--data", "/no/such/MMAR", "--out", "/tmp/x"])
+    ...     except SystemExit as e:
+    ...         print(e.code)
+    2
+    >>> err.getvalue().startswith("python -m speechbrain_diffa.evaluation: error: ")
+    True
+    """
+    from speechbrain_diffa.dataio import AudioError
+    from speechbrain_diffa.evaluation.benchmarks import IncompleteSetError
+
+    try:
+        return main(argv)
+    except (AudioError, IncompleteSetError, FileNotFoundError, PermissionError, KeyError, ValueError, TypeError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"python -m speechbrain_diffa.evaluation: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    main()
+    console()

@@ -69,7 +69,7 @@ def test_user_errors_are_one_line_with_status_2(argv, message, folder, capsys):
 def test_eval_delegates_to_the_benchmark_runner(monkeypatch):
     """diffa2 eval ARGS == python -m speechbrain_diffa.evaluation ARGS."""
     seen = []
-    monkeypatch.setattr("speechbrain_diffa.evaluation.__main__.main", seen.append)
+    monkeypatch.setattr("speechbrain_diffa.evaluation.__main__.main", seen.append)  # console() calls it
     assert cli.main(["eval", "mmau", "--data", "d", "--out", "o"]) == 0
     assert seen == [["mmau", "--data", "d", "--out", "o"]]
 
