@@ -45,6 +45,17 @@ def options_from_args(args, base=None):
     return out
 
 
+def _checked(text, convert, ok, what):
+    """``convert(text)`` if it parses and passes ``ok``, else an argparse error saying what was expected."""
+    try:
+        value = convert(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
+
+
 def positive_int(text):
     """An argparse type: an integer of at least 1.
 
@@ -57,13 +68,7 @@ def positive_int(text):
     ...
     argparse.ArgumentTypeError: must be a positive integer, got '0'
     """
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+    return _checked(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def unit_interval(text):
@@ -74,13 +79,7 @@ def unit_interval(text):
     >>> unit_interval("0.9")
     0.9
     """
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
-    return value
+    return _checked(text, float, lambda v: 0.0 < v <= 1.0, "a number in (0, 1]")
 
 
 def positive_float(text):
@@ -91,13 +90,7 @@ def positive_float(text):
     >>> positive_float("1.0")
     1.0
     """
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value > 0.0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
-    return value
+    return _checked(text, float, lambda v: v > 0.0 and math.isfinite(v), "a number above 0")
 
 
 def add_decoding_arguments(parser, title="decoding"):
