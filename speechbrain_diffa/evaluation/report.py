@@ -15,8 +15,8 @@ import os
 from collections import defaultdict
 
 from speechbrain_diffa.evaluation import scoring
-from speechbrain_diffa.evaluation.png import bar_chart
-from speechbrain_diffa.evaluation.published import published_table
+from speechbrain_diffa.evaluation.charts import accuracy_chart
+from speechbrain_diffa.evaluation.published import published_rows, published_table
 
 PREDICTION_KEYS = {"mmau": "model_output", "mmar": "answer_prediction", "mmsu": "response"}
 
@@ -251,6 +251,19 @@ def markdown(report, other=None, settings=None):
     return "\n".join(lines) + "\n"
 
 
+def chart_published(prepared):
+    """``[(label, accuracy)]`` of the published numbers for the chart (MMAU rows name their version).
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> chart_published(SimpleNamespace(benchmark="mmau", split="test-mini"))[0]
+    ('DIFFA-2, version not stated', 69.6)
+    """
+    rows = published_rows(prepared.benchmark, prepared.split)
+    return [(f"{model}, {version}" if version else model, accuracy) for model, version, accuracy, _ in rows]
+
+
 def chart_bars(report):
     """``[(label, value)]`` for the bar chart: overall, then the first grouping field's values.
 
@@ -308,7 +321,7 @@ def write_reports(out_dir, prepared, predictions, settings, mode="strict", lette
         f.write(markdown(report, other, settings))
     if report.get("overall") is not None and "per_category" in report:
         title = f"{prepared.benchmark} {prepared.split or ''} {mode} accuracy %"
-        bar_chart(os.path.join(out_dir, "report.png"), title, chart_bars(report))
+        accuracy_chart(os.path.join(out_dir, "report.png"), title, chart_bars(report), chart_published(prepared))
     if prepared.benchmark in PREDICTION_KEYS:
         name = "official_input.jsonl" if prepared.benchmark != "mmau" else "official_input.json"
         official_input(prepared, predictions, os.path.join(out_dir, name), letter_map)

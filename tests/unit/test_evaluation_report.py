@@ -3,7 +3,6 @@
 import json
 import os
 import struct
-import zlib
 
 import pytest
 from test_evaluation_scoring import official_mmsu_record, official_string_match
@@ -129,10 +128,9 @@ def test_files_written(mmau, tmp_path):
     assert md.startswith("# MMAU test-mini (v05.15.25)") and "| strict | 50.00 |" in md
     assert "Published numbers" in md and "| DIFFA-2 | 69.60 | version not stated |" in md
     png = (out / "report.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
-    idat = png.index(b"IDAT")
-    size = struct.unpack(">I", png[idat - 4 : idat])[0]
-    assert len(zlib.decompress(png[idat + 4 : idat + 4 + size])) == height * (1 + 3 * width)
+    assert width == 700 and height > 100  # one bar per row: overall, each category, each published number
 
 
 def test_mmau_test_split_is_not_scored(tmp_path):
