@@ -11,6 +11,7 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -135,8 +136,14 @@ class DIFFA2Model(torch.nn.Module):
 
     @checkpoints.mark_as_saver
     def save_trainable(self, path):
-        """Save only the trainable tensors (never the frozen Whisper / LLaDA weights)."""
-        torch.save(self.trainable_state_dict(), path)
+        """Save only the trainable tensors (never the frozen Whisper / LLaDA weights), atomically.
+
+        The file appears complete or not at all: it is written beside ``path`` and renamed, so a
+        run killed while saving never leaves a truncated ``diffa2_trained.ckpt``.
+        """
+        partial = f"{path}.partial"
+        torch.save(self.trainable_state_dict(), partial)
+        os.replace(partial, path)
 
     @checkpoints.mark_as_loader
     def load_trainable(self, path, end_of_epoch=False):

@@ -46,6 +46,25 @@ class CrashSafeCheckpointer(checkpoints.Checkpointer):
         ddp_barrier()  # every rank must list the same checkpoints (SpeechBrain deletes in lockstep)
         return saved
 
+    def recover_if_possible(self, importance_key=None, max_key=None, min_key=None, ckpt_predicate=None):
+        """Recover from the chosen checkpoint; if its files cannot be read, from the next one, with a warning.
+
+        A checkpoint whose files were damaged after it was written (a disk error, a copy cut short)
+        would otherwise make every rerun crash; its folder is left on disk for inspection.
+        """
+        candidates = self.find_checkpoints(importance_key, max_key, min_key, ckpt_predicate)
+        for ckpt in candidates:
+            try:
+                self.load_checkpoint(ckpt)
+                return ckpt
+            except Exception as e:  # torch's read errors have many types (pickle, zip, shape, key errors)
+                problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                logger.warning(f"Cannot load checkpoint {ckpt.path} ({problem}); trying the one before it")
+        if candidates:
+            raise RuntimeError(f"None of the {len(candidates)} checkpoints in {self.checkpoints_dir} can be loaded")
+        logger.info("Would load a checkpoint here, but none found yet.")
+        return None
+
     def list_checkpoints(self):
         """Complete checkpoints only; incomplete folders are left on disk and reported."""
         complete = []
