@@ -132,6 +132,10 @@ class DIFFA2Brain(sb.Brain):
         if stage == sb.Stage.TRAIN:
             self.train_stats = stats
             if not self.has_valid:
+                # SpeechBrain resets these just after this hook; the end-of-epoch checkpoint saved here must
+                # hold the reset values, or a run resumed from it starts the next epoch at step N with this
+                # epoch's average loss blended in (and a shifted gradient-accumulation phase).
+                self.step, self.avg_train_loss = 0, 0.0
                 self._log_and_save(epoch, stats, None)
         elif stage == sb.Stage.VALID:
             self._log_examples(epoch)
