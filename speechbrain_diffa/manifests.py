@@ -117,7 +117,10 @@ def record_problems(record, fields, data_root=""):
                 problems.append((field, f"must be a file path, got {value!r}"))
                 continue
             path = resolve_path(value, data_root)
-            if not os.path.isfile(path):
+            root = os.path.realpath(data_root) if data_root else ""
+            if "{data_root}" in value and data_root and not os.path.realpath(path).startswith(root + os.sep):
+                problems.append((field, f"{value!r} leads out of the data folder {data_root}"))
+            elif not os.path.isfile(path):
                 problems.append((field, f"file {path} does not exist"))
             else:
                 problems += [(field, p) for p in _audio_header_problems(path)]

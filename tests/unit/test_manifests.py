@@ -135,6 +135,7 @@ def test_a_non_audio_file_is_refused_before_training_and_skip_bad_drops_it(folde
         ([record("a", prompt_length=1)], "prompt_length is computed by the dataset"),
         ([record("a", sig=[0.1])], "sig is computed by the dataset"),
         (7, "expected a list of records"),
+        ([record("a", audio_filepath="{data_root}/../a.wav")], "leads out of the data folder"),
     ],
 )
 def test_malformed_records_are_named(folder, records, match):
