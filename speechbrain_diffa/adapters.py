@@ -9,19 +9,9 @@ Authors
 """
 
 import torch
+from speechbrain.dataio.dataio import length_to_mask
 from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertEncoder
-
-
-def lengths_to_mask(lengths, max_len):
-    """``(batch,)`` lengths -> ``(batch, max_len)`` bool mask, True on valid positions.
-
-    Example
-    -------
-    >>> lengths_to_mask(torch.tensor([2, 3]), 4).int().tolist()
-    [[1, 1, 0, 0], [1, 1, 1, 0]]
-    """
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
 class SemanticAdapter(torch.nn.Module):
@@ -193,7 +183,7 @@ class AcousticAdapter(torch.nn.Module):
         queries = torch.cat([p.expand(batch, -1, -1) for p in self.layer_prompts], dim=0)
         cross_mask = None
         if self.mask_padding and lengths is not None:
-            valid = lengths_to_mask(lengths, states.shape[1]).repeat(len(taps), 1)
+            valid = length_to_mask(lengths, states.shape[1], dtype=torch.bool).repeat(len(taps), 1)
             cross_mask = torch.zeros(valid.shape, dtype=states.dtype, device=states.device)
             cross_mask = cross_mask.masked_fill(~valid, torch.finfo(states.dtype).min)[:, None, None, :]
         out = self.qformer(

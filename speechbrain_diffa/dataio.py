@@ -14,6 +14,7 @@ import struct
 import torch
 import torchaudio
 from speechbrain.dataio import audio_io
+from speechbrain.utils.data_utils import batch_pad_right
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def check_audio_batch(wavs, wav_lens):
 
 
 def batch_waveforms(waveforms):
-    """Right-pad waveforms into ``(batch, samples)`` with SpeechBrain relative lengths.
+    """Right-pad waveforms into ``(batch, samples)`` with SpeechBrain relative lengths (its ``batch_pad_right``).
 
     Example
     -------
@@ -172,12 +173,7 @@ def batch_waveforms(waveforms):
     >>> wavs.shape, lens.tolist()
     (torch.Size([2, 4]), [1.0, 0.5])
     """
-    longest = max(w.shape[0] for w in waveforms)
-    wavs = torch.zeros(len(waveforms), longest)
-    for i, w in enumerate(waveforms):
-        wavs[i, : w.shape[0]] = w
-    lens = torch.tensor([w.shape[0] / longest for w in waveforms])
-    return wavs, lens
+    return batch_pad_right(list(waveforms))
 
 
 def training_dataset(
