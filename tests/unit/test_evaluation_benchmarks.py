@@ -34,6 +34,32 @@ def test_mmau_test_split_has_no_answers(tmp_path):
     fixtures.write_mmau(str(tmp_path), n=4, split="test")
     data = read_mmau(str(tmp_path), split="test")
     assert not data.problems and all(i.answer is None for i in data.items)
+
+
+def test_mmau_test_split_withholds_answers_as_empty_strings(tmp_path):
+    """The released test JSON has "answer": "" on all 1000 records; every one was refused as not an option."""
+    path = fixtures.write_mmau(str(tmp_path), n=4, split="test")
+    records = json.load(open(path, encoding="utf-8"))
+    for record in records:
+        record["answer"] = ""
+    json.dump(records, open(path, "w", encoding="utf-8"))
+    data = read_mmau(str(tmp_path), split="test")
+    assert not data.problems and len(data.items) == 4 and all(i.answer is None for i in data.items)
+
+
+def test_answers_that_are_not_verbatim_options_are_scored_with_a_warning(tmp_path, caplog):
+    """MMAR-meta.json (2025) has six such answers ('2040' for the option '2040 '); the official rule scores them."""
+    import logging
+
+    path = fixtures.write_mmar(str(tmp_path), n=3)
+    lines = [json.loads(line) for line in open(path, encoding="utf-8")]
+    lines[0]["answer"] = lines[0]["choices"][0].strip() + " "  # a trailing space the option does not have
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in lines)
+    with caplog.at_level(logging.WARNING):
+        data = read_mmar(str(tmp_path))
+    assert not data.problems and len(data.items) == 3
+    assert "is not verbatim one of the options" in caplog.text and lines[0]["id"] in caplog.text
     with pytest.raises(FileNotFoundError, match="mmau-test-mini.json"):
         read_mmau(str(tmp_path), split="test-mini")
 
@@ -41,7 +67,7 @@ def test_mmau_test_split_has_no_answers(tmp_path):
 def test_mmau_bad_records_are_named(tmp_path):
     path = fixtures.write_mmau(str(tmp_path), n=5)
     records = json.load(open(path, encoding="utf-8"))
-    records[0]["answer"] = "not an option"
+    records[0]["answer"] = ""
     records[1]["task"] = "noise"
     records[2]["choices"] = "Man"
     del records[3]["question"]
@@ -59,7 +85,7 @@ def test_mmau_bad_records_are_named(tmp_path):
         ("mmau-0004-ü", "audio_id"),
         ("mmau-0004-ü", "id"),
     ]
-    assert "not an option" in str(data.problems[0]) and path in str(data.problems[0])
+    assert "expected the text of one option" in str(data.problems[0]) and path in str(data.problems[0])
     assert [i.id for i in data.unusable_items] == ["mmau-0004-ü"]
     with pytest.raises(IncompleteSetError, match="5 of 6 records cannot be used"):
         check_complete(data)
