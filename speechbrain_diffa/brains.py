@@ -214,7 +214,7 @@ class DIFFA2Brain(sb.Brain):
         """
         params = [p for p in self.modules.parameters() if p.requires_grad and p.grad is not None]
         bad = any(not torch.isfinite(p.grad).all() for p in params)
-        if self._on_any_rank(bad):
+        if self._global_mean(1.0 if bad else 0.0) > 0:  # every rank skips when any rank has a bad gradient
             self.optimizer.zero_grad(set_to_none=True)
             self.skipped_steps = getattr(self, "skipped_steps", 0) + 1
             logger.warning(
@@ -229,13 +229,6 @@ class DIFFA2Brain(sb.Brain):
         else:
             super().optimizers_step()
         self.step_items = []
-
-    def _on_any_rank(self, flag):
-        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-            return flag
-        tensor = torch.tensor([1.0 if flag else 0.0], device=self.device)
-        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
-        return bool(tensor.item())
 
     def _set_lr(self, lr):
         for group in self.optimizer.param_groups:

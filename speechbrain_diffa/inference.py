@@ -37,21 +37,7 @@ LOADABLE = "diffa2"  # the Pretrainer key that loads it
 __all__ = ["ALLOWED_CALLABLES", "DIFFA2", "LOADABLE", "TRAINED_FILE", "check_hparams_callables", "local_model_folder"]
 
 
-def check_hparams_callables(path):
-    """Refuse a ``hyperparams.yaml`` that could call code outside :data:`ALLOWED_CALLABLES`.
-
-    Kept for callers of the earlier name: :func:`speechbrain_diffa.safe_hparams.check_hparams_file`.
-
-    Example
-    -------
-    >>> path = getfixture("tmpdir") + "/hyperparams.yaml"
-    >>> _ = open(path, "w").write("x: !apply:os.system [echo hi]\\n")
-    >>> check_hparams_callables(path)
-    Traceback (most recent call last):
-    ...
-    speechbrain_diffa.safe_hparams.HparamsRefused: .../hyperparams.yaml, line 1: !apply:os.system is not allowed ...
-    """
-    check_hparams_file(path)
+check_hparams_callables = check_hparams_file  # the earlier name of the check
 
 
 def resolve_precision(precision, device):

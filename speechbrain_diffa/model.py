@@ -214,10 +214,6 @@ class DIFFA2Model(torch.nn.Module):
         for name, value in state.items():
             if not value.is_floating_point():  # complex or integer: not what training saves
                 raise ValueError(f"{source}: {name} is {value.dtype}, not a real floating-point tensor")
-            if value.shape != params[name].shape:
-                raise ValueError(
-                    f"{source}: {name} has shape {tuple(value.shape)}, model expects {tuple(params[name].shape)}"
-                )
             converted[name] = value.to(params[name].dtype)  # e.g. float64 1e300 would become inf here
         broken = sorted(n for n, v in converted.items() if not torch.isfinite(v).all())
         if broken:
@@ -241,6 +237,7 @@ class DIFFA2Model(torch.nn.Module):
         return name.startswith("llm.") and "lora_" in name
 
     def _copy_in(self, state, path):
+        """Copy ``state`` into the parameters, after checking every name and shape (nothing is half-loaded)."""
         params = dict(self.named_parameters())
         unknown = sorted(set(state) - set(params))
         if unknown:
@@ -250,7 +247,8 @@ class DIFFA2Model(torch.nn.Module):
                 raise ValueError(
                     f"{path}: {name} has shape {tuple(value.shape)}, model expects {tuple(params[name].shape)}"
                 )
-            with torch.no_grad():
+        with torch.no_grad():
+            for name, value in state.items():
                 params[name].copy_(value)
 
     def forward(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None, text_mask=None):

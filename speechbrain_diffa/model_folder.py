@@ -32,7 +32,7 @@ from speechbrain.utils.parameter_transfer import Pretrainer
 from speechbrain.utils.run_opts import RunOptions
 
 from speechbrain_diffa.checkpoints import read_state_dict
-from speechbrain_diffa.safe_hparams import check_hparams_file, compose_hparams, load_safe_hparams
+from speechbrain_diffa.safe_hparams import build_checked_hparams, check_hparams_file, compose_hparams
 
 HUB_PREFIX = "hf://"
 BASE_MODEL_KEYS = ("whisper_path", "llm_path")  # the model-folder keys that name base models
@@ -53,6 +53,11 @@ BASE_MODEL_FILES = (
 RUN_OPTIONS = frozenset(RunOptions().as_dict()) - {"precision"}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
+
+def _climbs(relative):
+    """Whether a relative path has a ``..`` part (either separator)."""
+    return ".." in re.split(r"[\\/]", relative)
 
 
 class ModelFolderError(ValueError):
@@ -199,7 +204,7 @@ class ModelFolder:
         name = os.fspath(name)
         if "://" in name or name.startswith(("http:", "https:")):
             raise ModelFolderError(f"{self.source}: {what} is a URL ({name}); it must be a file inside the folder")
-        if os.path.isabs(name) or ".." in re.split(r"[\\/]", name):
+        if os.path.isabs(name) or _climbs(name):
             raise ModelFolderError(f"{self.source}: {what} ({name}) must be a relative path inside the folder")
         path = os.path.join(self.path, name)
         if not self.contains(path):
@@ -223,9 +228,9 @@ class ModelFolder:
                 raise FileNotFoundError(f"{self.hparams_path}: {key} {value} is not a folder on this machine")
             return value
         path = os.path.join(self.path, value)
-        if self.repo_id is not None and ".." not in re.split(r"[\\/]", value):
+        if self.repo_id is not None and not _climbs(value):
             download(self.repo_id, [f"{value.rstrip('/')}/{p}" for p in BASE_MODEL_FILES], self.savedir)
-        if not os.path.isdir(path) or not self.contains(path) or ".." in re.split(r"[\\/]", value):
+        if _climbs(value) or not os.path.isdir(path) or not self.contains(path):
             raise FileNotFoundError(
                 f"{self.hparams_path}: {key} {value!r} is not a folder inside the model folder (a relative path "
                 f"is read there). Pass {key} (an override or --{key}) with a local folder, or write "
@@ -287,7 +292,7 @@ def load_hparams(folder, overrides=None, overrides_must_match=True, trust_hparam
         with open(path, encoding="utf-8") as f:
             hparams = load_hyperpyyaml(f, overrides, overrides_must_match)
     else:
-        hparams = load_safe_hparams(path, overrides, overrides_must_match)
+        hparams = build_checked_hparams(path, overrides, overrides_must_match)  # checked above
     model = _the_model(hparams, path)
     load_checkpoints(folder, hparams.get("pretrainer"), model)
     hparams["savedir"] = folder.path

@@ -122,10 +122,28 @@ def load_safe_hparams(path, overrides=None, overrides_must_match=True, allowed=A
     {'taps': [1, 2], 'n': 2, 't': (3, 4)}
     """
     check_hparams_file(path, allowed)
+    return build_checked_hparams(path, overrides, overrides_must_match, allowed)
+
+
+def build_checked_hparams(path, overrides=None, overrides_must_match=True, allowed=ALLOWED_CALLABLES):
+    """Build a file that :func:`check_hparams_file` has passed, with the allow-list loader (step 2 alone).
+
+    For callers that check first to read the composed tree (``speechbrain_diffa.model_folder``),
+    so that the file is not composed and checked twice.
+
+    Example
+    -------
+    >>> path = getfixture("tmpdir") + "/hyperparams.yaml"
+    >>> _ = open(path, "w").write("x: !apply:os.getcwd []\\n")
+    >>> build_checked_hparams(path)
+    Traceback (most recent call last):
+    ...
+    speechbrain_diffa.safe_hparams.HparamsRefused: ...: !apply:os.getcwd is not allowed in a model folder's YAML
+    """
     with open(path, encoding="utf-8") as f:
         text = f.read()
     stream = io.StringIO(text)
-    stream.name = path  # HyperPyYAML resolves !include against it; refused above anyway
+    stream.name = path  # HyperPyYAML resolves !include against it; refused by the check anyway
     loader = type("AllowListLoader", (_AllowListLoader,), {"allowed": frozenset(allowed), "source": path})
     try:
         return load_hyperpyyaml(stream, overrides, overrides_must_match, loader=loader)
