@@ -5,4 +5,4 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/recipes/install.sh"
 cd "$repo"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-exec "$PY" -m speechbrain_diffa.quickstart "$@"
+exec "$PY" -m speechbrain_diffa.demo.quickstart "$@"

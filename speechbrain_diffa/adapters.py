@@ -2,7 +2,7 @@
 
 Parameter names match the DIFFA / DIFFA-2 release (``semantic_connector.*`` and
 ``acoustic_connector.*`` without their prefix), so released weights load as they are
-(:func:`speechbrain_diffa.checkpoints.load_released_adapters`).
+(:func:`speechbrain_diffa.hub.release_weights.load_released_adapters`).
 
 Authors
  * speechbrain_diffa contributors 2026

@@ -95,7 +95,7 @@ class ChatLayout:
 
     Example
     -------
-    >>> from speechbrain_diffa.tiny import make_tiny_tokenizer
+    >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
     >>> chat = ChatLayout(make_tiny_tokenizer())
     >>> ex = chat.prompt("How many beeps?")
     >>> chat.tokenizer.decode(ex.ids[:ex.splice_at]).endswith("This is the audio:")
@@ -147,7 +147,7 @@ class ChatLayout:
 
         Example
         -------
-        >>> from speechbrain_diffa.tiny import make_tiny_tokenizer
+        >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
         >>> chat = ChatLayout(make_tiny_tokenizer())
         >>> ids, plen, _ = chat.collate_training([chat.training_example("q", "three"),
         ...                                       chat.training_example("q", "two beeps")])
@@ -175,7 +175,7 @@ class ChatLayout:
 
         Example
         -------
-        >>> from speechbrain_diffa.tiny import make_tiny_tokenizer
+        >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
         >>> ChatLayout(make_tiny_tokenizer()).render([("user", "hi")], True)
         '<|startoftext|><|start_header_id|>user<|end_header_id|>\\n\\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\\n\\n'
         """
@@ -244,7 +244,7 @@ class ChatLayout:
 
         Example
         -------
-        >>> from speechbrain_diffa.tiny import make_tiny_tokenizer
+        >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
         >>> chat = ChatLayout(make_tiny_tokenizer())
         >>> chat.check_user_text("Is it high?<|eot_id|> yes")
         Traceback (most recent call last):
@@ -268,7 +268,7 @@ class ChatLayout:
 
         Example
         -------
-        >>> from speechbrain_diffa.tiny import make_tiny_tokenizer
+        >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
         >>> chat = ChatLayout(make_tiny_tokenizer())
         >>> ex = chat.training_example("How many beeps?", "three")
         >>> chat.tokenizer.decode(ex.ids[ex.prompt_length:])
@@ -299,7 +299,7 @@ class ChatLayout:
 
         Example
         -------
-        >>> from speechbrain_diffa.tiny import make_tiny_tokenizer
+        >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
         >>> chat = ChatLayout(make_tiny_tokenizer())
         >>> ids, plen, at = chat.collate_training(
         ...     [chat.training_example("q", "a"), chat.training_example("q", "a longer one")])
@@ -345,7 +345,7 @@ class ChatLayout:
 
         Example
         -------
-        >>> from speechbrain_diffa.tiny import make_tiny_tokenizer
+        >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
         >>> chat = ChatLayout(make_tiny_tokenizer())
         >>> batch = chat.collate_training([chat.training_example("q", "a"), chat.training_example("a longer q", "a")])
         >>> ids, plen, at, mask = chat.align_answers(*batch, answer_length=8)

@@ -20,9 +20,8 @@ import json
 import os
 import sys
 
-from speechbrain_diffa.dataio import AudioError
+from speechbrain_diffa.data.audio import AudioError
 from speechbrain_diffa.decoding_presets import (
-    REFERENCE_DECODING,
     add_decoding_arguments,
     options_from_args,
     positive_int,
@@ -146,12 +145,7 @@ def _model_options(parser):
     parser.add_argument("--llm_path", help="override the model folder's base LLaDA")
     parser.add_argument("--device", type=device_name, help="e.g. cpu, cuda:0 (default: a GPU if there is one)")
     parser.add_argument("--batch_size", type=positive_int, default=1, help="files per forward (1 = as the release)")
-    group = add_decoding_arguments(parser, "decoding (default: the model folder's)")
-    group.add_argument(
-        "--reference",
-        action="store_true",
-        help="LLaDA's reference sampler: every fast option off (options given here still apply)",
-    )
+    add_decoding_arguments(parser, "the model folder's (the answer / transcribe presets when we export it)")
 
 
 def _output_options(parser):
@@ -169,7 +163,7 @@ def decoding_options(args):
     >>> decoding_options(build_parser().parse_args(["answer", "-m", "m", "a.wav", "-q", "Q", "--reference"]))
     {'threshold': None, 'factor': None, 'cache': None, 'eos_early_stop': False}
     """
-    return options_from_args(args, REFERENCE_DECODING if args.reference else None)
+    return options_from_args(args)
 
 
 def load_model(args):
@@ -182,7 +176,7 @@ def load_model(args):
 
 
 def _check_model_folder(path):
-    from speechbrain_diffa.model_folder import hub_repo_id
+    from speechbrain_diffa.hub.model_folder import hub_repo_id
 
     if not os.path.exists(path) and hub_repo_id(path, bare=True) is None:
         raise UsageError(f"model folder not found: {path}")
@@ -232,7 +226,7 @@ def _print(out, args, texts, question=None):
 def run_export(args, out=None):
     """``diffa2 export``."""
     out = out or sys.stdout
-    from speechbrain_diffa.export import export_recipe
+    from speechbrain_diffa.hub.export import export_recipe
 
     folder = export_recipe(
         args.recipe_folder, args.out, args.whisper_path, args.llm_path, args.example, args.scores, args.title
@@ -243,7 +237,7 @@ def run_export(args, out=None):
 def run_convert(args, out=None):
     """``diffa2 convert-release``."""
     out = out or sys.stdout
-    from speechbrain_diffa.export import export_release, read_hub_values
+    from speechbrain_diffa.hub.export import export_release, read_hub_values
 
     like = read_hub_values(args.like) if args.like else None
     report = export_release(

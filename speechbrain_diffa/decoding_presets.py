@@ -1,13 +1,30 @@
-"""Named sets of decoding options for :func:`speechbrain_diffa.sampling.generate`.
+"""Named decoding settings for :func:`speechbrain_diffa.sampling.generate`, one per use.
 
-Plain dictionaries in a module of their own, so that code which only records or forwards decoding
-settings (the benchmark runner's CLI and prompts, ``diffa2``'s argument parsing) can name them
-without importing torch. :mod:`speechbrain_diffa.sampling` re-exports both.
+Every entry point starts from one of these: ``DIFFA2Model.answer`` and the ``DIFFA2`` interface
+answer with ``"answer"`` and transcribe with ``"transcribe"`` (an exported model folder writes
+them into its ``hyperparams.yaml``), ``diffa2`` and the benchmark runner take ``--preset``, and the
+runner scores each benchmark with DIFFA-2's own settings (:data:`BENCHMARK_PRESETS`). Any single
+option may still be given on top. Plain dictionaries in a module without torch, so code that only
+forwards settings (argument parsing, reports) can name them.
+
+==================== ======================== ==================================================
+preset               schedule (steps/gen/blk) fast options
+==================== ======================== ==================================================
+answer               16/16/16                 factor 0.5, dual cache, EOS stop (the default)
+answer-reference     16/16/16                 none: LLaDA's reference sampler (MMAU, MMAR)
+letter-reference     4/4/4                    none (DIFFA-2's MMSU script: a single letter)
+transcribe           128/128/128              EOS stop (the default for transcripts)
+transcribe-reference 128/128/128              none (DIFFA-2's ASR script)
+==================== ======================== ==================================================
+
+Why ``answer`` holds these options, and what each one costs and gains: ``docs/decoding.md``.
 
 Example
 -------
->>> {**FAST_DECODING, **REFERENCE_DECODING}["cache"] is None
-True
+>>> preset("answer")["factor"], preset("answer-reference")["factor"]
+(0.5, None)
+>>> preset("transcribe", gen_length=64)["gen_length"]
+64
 
 Authors
  * speechbrain_diffa contributors 2026
@@ -19,28 +36,91 @@ import math
 # Every fast option off: the reference sampler. Pass it to override an interface default
 # (``model.answer_file(path, question, **REFERENCE_DECODING)``).
 REFERENCE_DECODING = {"threshold": None, "factor": None, "cache": None, "eos_early_stop": False}
-# The inference interface's default for answers: the fastest combination that kept answers within
-# the tolerance (at most 1 % of answers changed, accuracy within 1 point) on the demo's trained
-# model; the measurements are in docs/decoding.md ("Which defaults").
+# The fast options of the "answer" preset: the fastest combination that kept answers within the
+# tolerance (at most 1 % of answers changed, accuracy within 1 point); docs/decoding.md ("Which defaults").
 FAST_DECODING = {"factor": 0.5, "cache": "dual", "eos_early_stop": True}
 # The decoding options a command line may set (``eos_early_stop`` is a flag).
 DECODING_OPTIONS = ("steps", "gen_length", "block_length", "threshold", "factor", "cache")
 
 
-def options_from_args(args, base=None):
-    """The decoding options of parsed command-line ``args``, over ``base`` (e.g. a preset).
+def _schedule(length):
+    """``steps = gen_length = block_length = length``: one token per step, one block (DIFFA-2's scripts)."""
+    return {"steps": length, "gen_length": length, "block_length": length}
+
+
+PRESETS = {
+    "answer": {**_schedule(16), **REFERENCE_DECODING, **FAST_DECODING},
+    "answer-reference": {**_schedule(16), **REFERENCE_DECODING},
+    "letter-reference": {**_schedule(4), **REFERENCE_DECODING},
+    "transcribe": {**_schedule(128), **REFERENCE_DECODING, "eos_early_stop": True},
+    "transcribe-reference": {**_schedule(128), **REFERENCE_DECODING},
+}
+# What the benchmark runner decodes each benchmark with unless told otherwise: DIFFA-2's own evaluation settings
+# (its Python scripts' defaults), so scores compare with the published ones. Its shell scripts add the factor rule
+# at 1.0 and run MMSU at 16/16/16; the paper's headline MMSU 60.45 is without it (60.10 with it).
+BENCHMARK_PRESETS = {
+    "mmau": "answer-reference",
+    "mmar": "answer-reference",
+    "mmsu": "letter-reference",
+    "librispeech": "transcribe-reference",
+}
+
+
+def preset(name, **overrides):
+    """A copy of the named preset with ``overrides`` on top.
+
+    Arguments
+    ---------
+    name : str
+        One of :data:`PRESETS`.
+    **overrides
+        Any :func:`~speechbrain_diffa.sampling.generate` option.
+
+    Returns
+    -------
+    dict
 
     Example
     -------
-    >>> from types import SimpleNamespace
-    >>> args = SimpleNamespace(steps=8, gen_length=None, block_length=None, threshold=None,
-    ...                        factor=0.7, cache=None, eos_early_stop=False)
-    >>> options_from_args(args, FAST_DECODING)
-    {'factor': 0.7, 'cache': 'dual', 'eos_early_stop': True, 'steps': 8}
+    >>> settings = preset("letter-reference")
+    >>> settings["gen_length"], settings["cache"], settings["eos_early_stop"]
+    (4, None, False)
+    >>> preset("fastest")
+    Traceback (most recent call last):
+    ...
+    ValueError: No decoding preset 'fastest'; the presets are answer, answer-reference, ...
+    """
+    if name not in PRESETS:
+        raise ValueError(f"No decoding preset {name!r}; the presets are {', '.join(PRESETS)}")
+    return {**PRESETS[name], **overrides}
+
+
+def options_from_args(args, base=None):
+    """The decoding options of parsed command-line ``args`` (:func:`add_decoding_arguments`), over ``base``.
+
+    In order: ``base`` (the caller's default), the ``--preset``, ``--reference`` (every fast option
+    off) or ``--fast`` (:data:`FAST_DECODING`), then each option given on its own.
+
+    Example
+    -------
+    >>> parser = argparse.ArgumentParser()
+    >>> _ = add_decoding_arguments(parser)
+    >>> options_from_args(parser.parse_args(["--steps", "8", "--factor", "0.7"]), {"cache": "dual"})
+    {'cache': 'dual', 'steps': 8, 'factor': 0.7}
+    >>> options_from_args(parser.parse_args(["--preset", "letter-reference", "--fast"]))["gen_length"]
+    4
+    >>> options_from_args(parser.parse_args(["--reference"]))
+    {'threshold': None, 'factor': None, 'cache': None, 'eos_early_stop': False}
     """
     out = dict(base or {})
-    out.update({k: getattr(args, k) for k in DECODING_OPTIONS if getattr(args, k) is not None})
-    if args.eos_early_stop:
+    if getattr(args, "preset", None):
+        out.update(PRESETS[args.preset])
+    if getattr(args, "reference", False):
+        out.update(REFERENCE_DECODING)
+    if getattr(args, "fast", False):
+        out.update(FAST_DECODING)
+    out.update({k: getattr(args, k) for k in DECODING_OPTIONS if getattr(args, k, None) is not None})
+    if getattr(args, "eos_early_stop", False):
         out["eos_early_stop"] = True
     return out
 
@@ -93,8 +173,19 @@ def positive_float(text):
     return _checked(text, float, lambda v: v > 0.0 and math.isfinite(v), "a number above 0")
 
 
-def add_decoding_arguments(parser, title="decoding"):
+def add_decoding_arguments(parser, default="the model folder's"):
     """The decoding options of both command lines (``diffa2`` and ``python -m speechbrain_diffa.evaluation``).
+
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        Gets a "decoding" argument group.
+    default : str
+        What decoding is used when none of these is given (for the group's title).
+
+    Returns
+    -------
+    argparse._ArgumentGroup
 
     Example
     -------
@@ -103,7 +194,11 @@ def add_decoding_arguments(parser, title="decoding"):
     >>> options_from_args(parser.parse_args(["--steps", "8", "--cache", "dual"]))
     {'steps': 8, 'cache': 'dual'}
     """
-    group = parser.add_argument_group(title)
+    group = parser.add_argument_group(f"decoding (default: {default})")
+    group.add_argument("--preset", choices=tuple(PRESETS), help="start from this named preset")
+    speed = group.add_mutually_exclusive_group()
+    speed.add_argument("--reference", action="store_true", help="LLaDA's reference sampler: every fast option off")
+    speed.add_argument("--fast", action="store_true", help="the factor rule at 0.5, the dual cache and the EOS stop")
     group.add_argument("--steps", type=positive_int, help="denoising steps in all")
     group.add_argument("--gen_length", type=positive_int, help="answer tokens")
     group.add_argument("--block_length", type=positive_int, help="tokens per semi-autoregressive block")

@@ -11,12 +11,12 @@
 A model folder holds ``hyperparams.yaml`` (SpeechBrain's format: the wiring, the base models'
 paths and the default decoding) and ``diffa2.ckpt`` (only what training produced: adapters,
 prompts, LoRA). ``hparams/diffa2.yaml`` and ``hparams/diffa2_tiny.yaml`` are examples;
-:mod:`speechbrain_diffa.export` writes such folders from a recipe's output or the DIFFA-2 release.
+:mod:`speechbrain_diffa.hub.export` writes such folders from a recipe's output or the DIFFA-2 release.
 
 Safety: a model folder from elsewhere can neither run code nor reach outside itself while it
-loads. Its YAML may call only :data:`ALLOWED_CALLABLES` (:mod:`speechbrain_diffa.safe_hparams`),
+loads. Its YAML may call only :data:`ALLOWED_CALLABLES` (:mod:`speechbrain_diffa.hub.safe_hparams`),
 its checkpoint must be a file inside it that covers every trained tensor, and its base models
-follow the rules of :mod:`speechbrain_diffa.model_folder`. Checkpoints are read with
+follow the rules of :mod:`speechbrain_diffa.hub.model_folder`. Checkpoints are read with
 safetensors or ``weights_only=True``; no remote code is ever run.
 
 Authors
@@ -28,9 +28,9 @@ import os
 import torch
 from speechbrain.inference.interfaces import Pretrained
 
-from speechbrain_diffa.dataio import batch_waveforms, check_audio_batch, load_audio
-from speechbrain_diffa.model_folder import ModelFolder, load_hparams, local_model_folder
-from speechbrain_diffa.safe_hparams import ALLOWED_CALLABLES, check_hparams_file
+from speechbrain_diffa.data.audio import AudioError, batch_waveforms, check_audio_batch, load_audio
+from speechbrain_diffa.hub.model_folder import ModelFolder, load_hparams, local_model_folder
+from speechbrain_diffa.hub.safe_hparams import ALLOWED_CALLABLES, check_hparams_file
 
 TRAINED_FILE = "diffa2.ckpt"  # what a model folder holds besides hyperparams.yaml
 LOADABLE = "diffa2"  # the Pretrainer key that loads it
@@ -73,7 +73,7 @@ class DIFFA2(Pretrained):
 
     Example
     -------
-    >>> from speechbrain_diffa.export import write_tiny_model_folder
+    >>> from speechbrain_diffa.hub.export import write_tiny_model_folder
     >>> folder = write_tiny_model_folder(str(getfixture("tmpdir")))
     >>> model = DIFFA2.from_hparams(source=folder)
     >>> model.answer_file(folder + "/example.wav", "Is the tone high or low?", steps=2, gen_length=2,
@@ -118,7 +118,7 @@ class DIFFA2(Pretrained):
         download_only=False,
         **kwargs,
     ):
-        """Load a model folder (local) or hub repo, by the rules of :mod:`speechbrain_diffa.model_folder`.
+        """Load a model folder (local) or hub repo, by the rules of :mod:`speechbrain_diffa.hub.model_folder`.
 
         Arguments
         ---------
@@ -183,10 +183,10 @@ class DIFFA2(Pretrained):
     def answer_file(self, path, question, **decoding):
         """Answer ``question`` about the audio file ``path`` (any format soundfile reads).
 
-        Raises :class:`speechbrain_diffa.dataio.AudioError` (naming the file) if it is unreadable.
+        Raises :class:`speechbrain_diffa.data.audio.AudioError` (naming the file) if it is unreadable.
         """
         _check_question(question)
-        wav = load_audio(os.fspath(path))
+        wav = self.load_audio(path)
         return self.answer_batch(wav[None], torch.ones(1), [question], **decoding)[0]
 
     def answer_files(self, paths, questions, batch_size=1, **decoding):
@@ -209,7 +209,7 @@ class DIFFA2(Pretrained):
 
     def transcribe_file(self, path, **decoding):
         """The transcript of one audio file."""
-        wav = load_audio(os.fspath(path))
+        wav = self.load_audio(path)
         return self.transcribe_batch(wav[None], torch.ones(1), **decoding)[0]
 
     def transcribe_files(self, paths, batch_size=1, **decoding):
@@ -220,12 +220,44 @@ class DIFFA2(Pretrained):
     def _files_in_batches(self, paths, questions, batch_size, decoding):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        waveforms = [load_audio(os.fspath(p)) for p in paths]  # every file checked before decoding
+        waveforms = [self.load_audio(p) for p in paths]  # every file checked before decoding
         outputs = []
         for start in range(0, len(paths), batch_size):
             wavs, lens = batch_waveforms(waveforms[start : start + batch_size])
             outputs += self._generate(wavs, lens, questions[start : start + batch_size], decoding)
         return outputs
+
+    def load_audio(self, path, savedir=None):
+        """A clip as the model takes it (16 kHz mono, at most 30 s), read and checked by our ``load_audio``.
+
+        As SpeechBrain's ``Pretrained.load_audio``, ``path`` may also be a URL or a hub path
+        (``owner/repo/file.wav``), fetched into ``savedir``; an existing local file is read where it
+        is, and a path whose folder exists locally is never looked up on the hub.
+
+        Arguments
+        ---------
+        path : str or os.PathLike
+            Local file, URL or hub path.
+        savedir : str, optional
+            Where a fetched file is stored (SpeechBrain's default: the model's ``savedir``).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(samples,)`` on the CPU (batches are moved to the model's device when decoded).
+        """
+        path = os.fspath(path)
+        if os.path.isfile(path) or os.path.isdir(os.path.dirname(path) or "."):
+            return load_audio(path)
+        from speechbrain.utils.data_utils import split_path
+        from speechbrain.utils.fetching import fetch
+
+        source, name = split_path(path)
+        try:
+            local = fetch(name, source=source, savedir=savedir)
+        except Exception as error:  # a network, hub or file-system failure: say which file, once
+            raise AudioError(f"{path}: not a local file, and fetching it failed: {error}") from error
+        return load_audio(os.fspath(local))
 
     def forward(self, wavs, wav_lens, questions, **decoding):
         """Same as :meth:`answer_batch`."""

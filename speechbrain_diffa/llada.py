@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-from speechbrain_diffa.checkpoints import open_safetensors, safetensors_files
+from speechbrain_diffa.hub.weight_files import open_safetensors, safetensors_files
 
 # Release block-module name -> name inside a transformers Llama decoder layer.
 BLOCK_NAME_MAP = {
@@ -414,7 +414,7 @@ class LLaDA(torch.nn.Module):
 
         Example
         -------
-        >>> from speechbrain_diffa.tiny import make_tiny_llada
+        >>> from speechbrain_diffa.demo.tiny_models import make_tiny_llada
         >>> path = make_tiny_llada(getfixture("tmpdir") + "/llada")
         >>> llm = LLaDA.from_pretrained(path)
         >>> llm.llada_config["mask_token_id"] == llm.mask_token_id

@@ -13,13 +13,15 @@ Authors
 
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from speechbrain.utils import checkpoints
 
-from speechbrain_diffa.checkpoints import read_state_dict
-from speechbrain_diffa.dataio import check_audio_batch
+from speechbrain_diffa.data.audio import check_audio_batch
+from speechbrain_diffa.decoding_presets import preset
 from speechbrain_diffa.diffusion import answer_mask, forward_process, masked_diffusion_loss, monte_carlo_elbos
+from speechbrain_diffa.hub.weight_files import read_state_dict
 from speechbrain_diffa.sampling import generate
 from speechbrain_diffa.whisper import EncoderOutput
 
@@ -74,7 +76,7 @@ class DIFFA2Model(torch.nn.Module):
 
     Example
     -------
-    >>> from speechbrain_diffa.tiny import make_tiny_diffa2
+    >>> from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
     >>> model = make_tiny_diffa2(getfixture("tmpdir")).eval()
     >>> wavs = torch.randn(2, 16000) * 0.1
     >>> answers = model.answer(wavs, torch.tensor([1.0, 0.6]), ["How many beeps?", "Which?"],
@@ -186,7 +188,7 @@ class DIFFA2Model(torch.nn.Module):
 
         Example
         -------
-        >>> from speechbrain_diffa.tiny import make_tiny_diffa2
+        >>> from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
         >>> model = make_tiny_diffa2(str(getfixture("tmpdir")), stage=2)
         >>> state = model.trainable_state_dict()
         >>> model.load_complete_state(state, "diffa2.ckpt")
@@ -225,7 +227,7 @@ class DIFFA2Model(torch.nn.Module):
 
         Example
         -------
-        >>> from speechbrain_diffa.tiny import make_tiny_diffa2
+        >>> from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
         >>> model = make_tiny_diffa2(str(getfixture("tmpdir")), stage=3)
         >>> sorted({model.is_trained_parameter(n) for n, _ in model.named_parameters() if n.startswith("encoder.")})
         [False]
@@ -252,8 +254,8 @@ class DIFFA2Model(torch.nn.Module):
                 params[name].copy_(value)
 
     def forward(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None, text_mask=None):
-        """The training objective and its accuracies (:meth:`sft_loss`); Brains call it through DDP."""
-        return self.sft_loss(
+        """The SFT predictions of a batch (:meth:`sft_predictions`); Brains call it through DDP."""
+        return self.sft_predictions(
             wavs, wav_lens, ids, prompt_lengths, splice_at, generator=generator, t=t, text_mask=text_mask
         )
 
@@ -382,6 +384,23 @@ class DIFFA2Model(torch.nn.Module):
         )
         return out.logits
 
+    def sft_predictions(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None, text_mask=None):
+        """Mask the answer side of a batch (LLaDA's forward process) and predict the masked tokens.
+
+        Arguments and randomness as :meth:`sft_loss`, which is :func:`sft_objectives` of this.
+
+        Returns
+        -------
+        SFTPredictions
+        """
+        answer = answer_mask(ids, prompt_lengths)
+        noisy, masked, p = forward_process(ids, answer, self.chat.mask_id, t=t, generator=generator)
+        audio, audio_lens = self.encode_audio(wavs, wav_lens)
+        logits = self.masked_logits(noisy, masked, audio, audio_lens, splice_at, text_mask)
+        rows = masked.nonzero()[:, 0]
+        content = self.chat.answer_content(ids, prompt_lengths)[masked]
+        return SFTPredictions(logits, ids[masked], p[rows], answer.sum(), content)
+
     def sft_loss(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None, text_mask=None):
         """Masked-diffusion SFT loss of a batch (only answer-side tokens are masked and scored).
 
@@ -411,18 +430,9 @@ class DIFFA2Model(torch.nn.Module):
             masked). Most answer-side tokens are the assistant header, EOT and EOS padding, which
             are easy, so ``accuracy`` can be high while the answers are still wrong.
         """
-        answer = answer_mask(ids, prompt_lengths)
-        noisy, masked, p = forward_process(ids, answer, self.chat.mask_id, t=t, generator=generator)
-        audio, audio_lens = self.encode_audio(wavs, wav_lens)
-        logits = self.masked_logits(noisy, masked, audio, audio_lens, splice_at, text_mask)
-        targets = ids[masked]
-        rows = masked.nonzero()[:, 0]
-        loss = masked_diffusion_loss(logits, targets, p[rows], answer.sum())
-        hits = (logits.argmax(-1) == targets).float().detach()
-        accuracy = hits.mean() if len(targets) else loss.new_zeros(())
-        content = self.chat.answer_content(ids, prompt_lengths)[masked]
-        answer_accuracy = hits[content].mean() if bool(content.any()) else loss.new_tensor(float("nan"))
-        return loss, accuracy, answer_accuracy
+        return sft_objectives(
+            self.sft_predictions(wavs, wav_lens, ids, prompt_lengths, splice_at, generator, t, text_mask)
+        )
 
     def elbo_scorer(self, audio, audio_lens, splice_at):
         """A ``scorer(noisy, masked) -> logits`` for :func:`~speechbrain_diffa.diffusion.monte_carlo_elbos`."""
@@ -437,8 +447,8 @@ class DIFFA2Model(torch.nn.Module):
         return elbo
 
     @torch.no_grad()
-    def answer(self, wavs, wav_lens, questions, steps=16, gen_length=16, block_length=16, **decoding):
-        """Answer one question per clip (defaults: DIFFA-2's multiple-choice decoding, 16/16/16).
+    def answer(self, wavs, wav_lens, questions, **decoding):
+        """Answer one question per clip, decoded with the ``"answer"`` preset unless told otherwise.
 
         Arguments
         ---------
@@ -446,10 +456,9 @@ class DIFFA2Model(torch.nn.Module):
             Audio batch.
         questions : list of str
             One question per clip.
-        steps, gen_length, block_length : int
-            Decoding schedule (see :func:`speechbrain_diffa.sampling.generate`).
         **decoding
-            Further :func:`~speechbrain_diffa.sampling.generate` options.
+            :func:`~speechbrain_diffa.sampling.generate` options over the ``"answer"`` preset of
+            :mod:`speechbrain_diffa.decoding_presets` (``**preset("answer-reference")``: the reference sampler).
 
         Returns
         -------
@@ -460,6 +469,8 @@ class DIFFA2Model(torch.nn.Module):
             raise TypeError(f"questions must be a list of str (one per clip), got {type(questions).__name__}")
         if len(questions) != wavs.shape[0]:
             raise ValueError(f"{len(questions)} questions for {wavs.shape[0]} audio clips")
+        decoding = preset("answer", **decoding)
+        gen_length = decoding["gen_length"]
         prompts = [self.chat.prompt(q, system_prompt=self.answer_system_prompt) for q in questions]
         audio, audio_lens = self.encode_audio_as_alone(wavs, wav_lens)
         ids, mask, splice_at = self.chat.collate_prompts(prompts)
@@ -475,9 +486,6 @@ class DIFFA2Model(torch.nn.Module):
         out = generate(
             lm,
             ids,
-            steps=steps,
-            gen_length=gen_length,
-            block_length=block_length,
             mask_id=self.chat.mask_id,
             eos_id=self.chat.eos_id,
             eot_id=self.chat.eot_id,
@@ -485,6 +493,56 @@ class DIFFA2Model(torch.nn.Module):
             **decoding,
         )
         return [self.chat.decode_answer(row.tolist()) for row in out[:, ids.shape[1] :]]
+
+
+class SFTPredictions(NamedTuple):
+    """What :meth:`DIFFA2Model.sft_predictions` predicts: the masked tokens and what weighs them.
+
+    A tuple, so DDP finds its tensors. ``logits`` ``(n_masked, vocab)`` and ``targets``
+    ``(n_masked,)`` at the masked positions; ``p`` ``(n_masked,)`` the masking probability of each
+    token's sequence; ``num_answer_tokens`` the answer-side tokens of the batch (the loss's
+    denominator); ``content`` ``(n_masked,)`` True where the target is answer text (not the header,
+    EOT or EOS padding).
+    """
+
+    logits: torch.Tensor
+    targets: torch.Tensor
+    p: torch.Tensor
+    num_answer_tokens: torch.Tensor
+    content: torch.Tensor
+
+
+def sft_objectives(predictions):
+    """The masked-diffusion SFT loss of :class:`SFTPredictions`, and two accuracies.
+
+    Arguments
+    ---------
+    predictions : SFTPredictions
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar (:func:`~speechbrain_diffa.diffusion.masked_diffusion_loss`).
+    accuracy : torch.Tensor
+        Masked-token accuracy (detached).
+    answer_accuracy : torch.Tensor
+        Accuracy on the masked answer-text tokens (detached; NaN when none was masked).
+
+    Example
+    -------
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    >>> predictions = SFTPredictions(logits, torch.tensor([0, 0]), torch.ones(2), torch.tensor(2),
+    ...                              torch.tensor([True, False]))
+    >>> loss, accuracy, answer_accuracy = sft_objectives(predictions)
+    >>> float(accuracy), float(answer_accuracy)
+    (0.5, 1.0)
+    """
+    logits, targets, p, num_answer_tokens, content = predictions
+    loss = masked_diffusion_loss(logits, targets, p, num_answer_tokens)
+    hits = (logits.argmax(-1) == targets).float().detach()
+    accuracy = hits.mean() if len(targets) else loss.new_zeros(())
+    answer_accuracy = hits[content].mean() if bool(content.any()) else loss.new_tensor(float("nan"))
+    return loss, accuracy, answer_accuracy
 
 
 class AudioConditionedLM:

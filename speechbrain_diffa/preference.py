@@ -36,7 +36,7 @@ class PreferenceModel(torch.nn.Module):
 
     Example
     -------
-    >>> from speechbrain_diffa.tiny import make_tiny_diffa2
+    >>> from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
     >>> model = PreferenceModel(make_tiny_diffa2(getfixture("tmpdir"), stage=4), num_samples=2)
     >>> model.freeze_reference()
     >>> _ = model.eval()  # no dropout: the policy equals its snapshot

@@ -16,7 +16,7 @@ import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from speechbrain_diffa.checkpoints import open_safetensors, read_state_dict, safetensors_files
+from speechbrain_diffa.hub.weight_files import open_safetensors, read_state_dict, safetensors_files
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class WhisperEncoderTaps(torch.nn.Module):
 
     Example
     -------
-    >>> from speechbrain_diffa.tiny import make_tiny_whisper
+    >>> from speechbrain_diffa.demo.tiny_models import make_tiny_whisper
     >>> path = make_tiny_whisper(getfixture("tmpdir") + "/whisper")
     >>> enc = WhisperEncoderTaps(path, taps=[1, 2, 3])
     >>> out = enc(torch.randn(2, 16000), torch.tensor([1.0, 0.5]))

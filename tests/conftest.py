@@ -13,7 +13,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory):
     """A folder with ``llada/`` and ``whisper/`` tiny release-layout models."""
-    from speechbrain_diffa.tiny import make_tiny_llada, make_tiny_whisper
+    from speechbrain_diffa.demo.tiny_models import make_tiny_llada, make_tiny_whisper
 
     root = tmp_path_factory.mktemp("tiny")
     make_tiny_llada(str(root / "llada"))

@@ -28,8 +28,8 @@ import argparse
 import logging
 import sys
 
-from speechbrain_diffa.manifests import ManifestError
-from speechbrain_diffa.preparation import (
+from speechbrain_diffa.data.manifests import ManifestError
+from speechbrain_diffa.data.preparation import (
     ASR_TEMPLATES,
     TEXT_CASES,
     merge_manifests,

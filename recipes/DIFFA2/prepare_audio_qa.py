@@ -28,9 +28,9 @@ import json
 import logging
 import sys
 
-from speechbrain_diffa.evaluation.prompts import MMAU_PROMPT, MMSU_PROMPT
-from speechbrain_diffa.manifests import ManifestError
-from speechbrain_diffa.preparation import import_audio_qa
+from speechbrain_diffa.data.manifests import ManifestError
+from speechbrain_diffa.data.preparation import import_audio_qa
+from speechbrain_diffa.prompts import MMAU_PROMPT, MMSU_PROMPT
 
 MCQ_STYLES = {"mmau": (MMAU_PROMPT, "text"), "mmsu": (MMSU_PROMPT, "letter")}
 

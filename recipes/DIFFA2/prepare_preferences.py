@@ -21,8 +21,8 @@ import argparse
 import logging
 import sys
 
-from speechbrain_diffa.manifests import ManifestError
-from speechbrain_diffa.preparation import make_preference_pairs
+from speechbrain_diffa.data.manifests import ManifestError
+from speechbrain_diffa.data.preparation import make_preference_pairs
 
 
 def build_parser():

@@ -15,7 +15,7 @@ Stages (each YAML is self-contained; stage N starts from stage N-1's output fold
     python train.py hparams/stage4_vrpo.yaml ... --previous_stage=results/stage3_sft/42
 
 Multi-GPU: ``torchrun --nproc_per_node=8 train.py hparams/stage3_sft.yaml ...``. Re-running a
-command resumes from its last checkpoint. The Brain classes live in ``speechbrain_diffa.brains``.
+command resumes from its last checkpoint. The Brain classes live in ``speechbrain_diffa.training.brains``.
 
 Authors
  * speechbrain_diffa contributors 2026
@@ -29,9 +29,10 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 from speechbrain.utils.logger import get_logger
 
-from speechbrain_diffa.brains import DIFFA2Brain, NonFiniteTraining, VRPOBrain
-from speechbrain_diffa.dataio import AudioError, collate_fn, training_dataset
-from speechbrain_diffa.manifests import ManifestError
+from speechbrain_diffa.data.audio import AudioError
+from speechbrain_diffa.data.datasets import collate_fn, training_dataset
+from speechbrain_diffa.data.manifests import ManifestError
+from speechbrain_diffa.training.brains import DIFFA2Brain, NonFiniteTraining, VRPOBrain
 
 logger = get_logger(__name__)
 

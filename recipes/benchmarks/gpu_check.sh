@@ -28,7 +28,7 @@ transformers.__version__, 'speechbrain', speechbrain.__version__, 'peft', peft._
 echo "== 1. decoding benchmark ($SHAPES) on $DEVICE"
 # The single fast options without a cache cost what the reference costs on an unsure (random) model;
 # they are left out here (the CPU run has them).
-timeout "${BENCH_TIMEOUT:-300}" "$PY" -m speechbrain_diffa.decoding_benchmark --device "$DEVICE" $SHAPES \
+timeout "${BENCH_TIMEOUT:-300}" "$PY" -m speechbrain_diffa.evaluation.decoding_benchmark --device "$DEVICE" $SHAPES \
     --reference_items '{"128": 1}' --skip_slow --output "$out/decoding.json" \
     --decoders "prefix cache" "dual cache" "factor 0.5 + dual cache + eos stop (interface default)" \
     "2 steps per block + dual cache (a sure model's pass count)" \
@@ -40,7 +40,7 @@ DIFFA_BF16_TEST_DEVICE=$DEVICE timeout "${TESTS_TIMEOUT:-200}" "$PY" -m pytest -
 
 if [ -n "$trained_model" ]; then
     echo "== 3. trained model $trained_model on $DEVICE"
-    timeout "${TRAINED_TIMEOUT:-120}" "$PY" -m speechbrain_diffa.decoding_benchmark --device "$DEVICE" \
+    timeout "${TRAINED_TIMEOUT:-120}" "$PY" -m speechbrain_diffa.evaluation.decoding_benchmark --device "$DEVICE" \
         --trained_only --trained_model "$trained_model" --trained_data "$trained_data" \
         --trained_items "${TRAINED_ITEMS:-300}" --batches 8 --output "$out/trained.json" 2>&1 | tail -n 12 || status=1
 fi

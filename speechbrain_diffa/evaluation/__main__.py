@@ -18,7 +18,7 @@ import os
 import sys
 
 from speechbrain_diffa.cli import device_name
-from speechbrain_diffa.decoding_presets import FAST_DECODING, add_decoding_arguments, options_from_args, positive_int
+from speechbrain_diffa.decoding_presets import add_decoding_arguments, options_from_args, positive_int
 from speechbrain_diffa.evaluation import scoring
 from speechbrain_diffa.evaluation.benchmarks import BENCHMARKS, MMAU_SPLITS, MMAU_VERSIONS, check_complete, prepare
 
@@ -43,13 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--subset", default="test-clean", help="LibriSpeech subset")
     p.add_argument("--batch_size", type=positive_int, default=8)
     p.add_argument("--prompt", help="prompt template with {question} and {choices} (default: DIFFA-2's)")
-    group = add_decoding_arguments(p, "decoding (default: DIFFA-2's own for the benchmark)")
-    group.add_argument(
-        "--fast",
-        action="store_true",
-        help="the inference interface's fast decoding (factor rule, "
-        "dual cache, EOS stop) instead of the reference sampler; options given here still apply",
-    )
+    add_decoding_arguments(p, "DIFFA-2's own for the benchmark, BENCHMARK_PRESETS in decoding_presets")
     p.add_argument("--mode", default="strict", choices=scoring.MODES, help="mode of report.json's top level")
     p.add_argument("--no_letter_map", action="store_true", help="score bare letters as the official script does")
     p.add_argument("--allow_incomplete", action="store_true", help="score despite missing audio/records/predictions")
@@ -69,7 +63,7 @@ def decoding_overrides(args):
     >>> decoding_overrides(parse_args(["mmar", "--data", "d", "--out", "o", "--fast"]))
     {'factor': 0.5, 'cache': 'dual', 'eos_early_stop': True}
     """
-    return options_from_args(args, FAST_DECODING if args.fast else None)
+    return options_from_args(args)
 
 
 def reader_options(args):
@@ -167,7 +161,7 @@ def console(argv=None):
     >>> err.getvalue().startswith("python -m speechbrain_diffa.evaluation: error: ")
     True
     """
-    from speechbrain_diffa.dataio import AudioError
+    from speechbrain_diffa.data.audio import AudioError
     from speechbrain_diffa.evaluation.benchmarks import IncompleteSetError
 
     try:

@@ -27,7 +27,7 @@ def write_clip(path, seconds=0.25, seed=0):
 
     Example
     -------
-    >>> from speechbrain_diffa.dataio import load_audio
+    >>> from speechbrain_diffa.data.audio import load_audio
     >>> path = getfixture("tmpdir").strpath + "/clip.flac"
     >>> write_clip(path, seconds=0.5)
     >>> load_audio(path).shape

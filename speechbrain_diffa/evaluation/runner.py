@@ -25,10 +25,11 @@ import json
 import logging
 import os
 
-from speechbrain_diffa.dataio import AudioError, batch_waveforms, load_audio
+from speechbrain_diffa.data.audio import AudioError, batch_waveforms, load_audio
+from speechbrain_diffa.decoding_presets import BENCHMARK_PRESETS, preset
 from speechbrain_diffa.evaluation import scoring
-from speechbrain_diffa.evaluation.prompts import DECODING, PROMPTS, build_prompt
 from speechbrain_diffa.evaluation.report import write_reports
+from speechbrain_diffa.prompts import PROMPTS, build_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class ModelAnswerer:
     Example
     -------
     >>> import torch
-    >>> from speechbrain_diffa.tiny import make_tiny_diffa2
+    >>> from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
     >>> answerer = ModelAnswerer(make_tiny_diffa2(getfixture("tmpdir")).eval(), name="tiny")
     >>> answerer.answer_batch(torch.zeros(1, 8000), torch.ones(1), ["Which?"], steps=2, gen_length=2,
     ...                       block_length=2)[0].__class__.__name__
@@ -222,7 +223,7 @@ def run_settings(prepared, answerer, batch_size, prompt=None, decoding=None):
         "version": prepared.version,
         "source": os.path.abspath(prepared.source),
         "model": getattr(answerer, "description", None) or {"class": type(answerer).__name__},
-        "decoding": {**DECODING[prepared.benchmark], **(decoding or {})},
+        "decoding": preset(BENCHMARK_PRESETS[prepared.benchmark], **(decoding or {})),
         "prompt": prompt or PROMPTS[prepared.benchmark],
         "batch_size": batch_size,
         "scorer_version": scoring.SCORER_VERSION,

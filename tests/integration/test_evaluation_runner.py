@@ -32,7 +32,7 @@ class Counting:
 
 @pytest.fixture(scope="module")
 def answerer(tmp_path_factory):
-    from speechbrain_diffa.tiny import make_tiny_diffa2
+    from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
 
     return ModelAnswerer(make_tiny_diffa2(str(tmp_path_factory.mktemp("tiny"))).eval(), name="tiny")
 

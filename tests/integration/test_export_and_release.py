@@ -13,11 +13,12 @@ import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_diffa.checkpoints import convert_released_state, to_released_state
-from speechbrain_diffa.export import TINY_VALUES, export_recipe, export_release
+from speechbrain_diffa.demo.tiny_corpus import make_tiny_corpus, tiny_recipe_overrides
+from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
+from speechbrain_diffa.hub.export import TINY_VALUES, export_recipe, export_release
+from speechbrain_diffa.hub.release_weights import convert_released_state, to_released_state
 from speechbrain_diffa.inference import DIFFA2
 from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING
-from speechbrain_diffa.tiny import make_tiny_corpus, make_tiny_diffa2, tiny_recipe_overrides
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 RECIPE = os.path.join(ROOT, "recipes", "DIFFA2")
@@ -80,13 +81,13 @@ def test_trained_exported_model_answers_like_the_recipe_model(tiny_root, tmp_pat
 
     example = os.path.join(folder, "example.wav")
     reference = recipe_model(out)
-    from speechbrain_diffa.dataio import load_audio
+    from speechbrain_diffa.data.audio import load_audio
 
     wav = load_audio(example)[None]
     expected = reference.answer(wav, torch.ones(1), [QUESTION], **FAST_DECODING)[0]  # the interface default
     hub = DIFFA2.from_hparams(source=folder)
     assert hub.answer_file(example, QUESTION) == expected
-    slow = reference.answer(wav, torch.ones(1), [QUESTION])[0]  # DIFFA2Model.answer: the reference sampler
+    slow = reference.answer(wav, torch.ones(1), [QUESTION], **REFERENCE_DECODING)[0]  # the reference sampler
     assert hub.answer_file(example, QUESTION, **REFERENCE_DECODING) == slow
     for name, value in reference.trainable_state_dict().items():
         assert torch.equal(dict(hub.model.named_parameters())[name], value), name
@@ -181,7 +182,7 @@ def test_the_converter_is_strict(source_model):
     lora_b = "llm_model.base_model.model.model.transformer.blocks.1.up_proj.lora_B.default.weight"
     with pytest.raises(KeyError, match="LoRA is incomplete.*blocks.1.up_proj.lora_B"):
         convert_released_state({k: v for k, v in release.items() if k != lora_b})
-    from speechbrain_diffa.export import check_released_adapters
+    from speechbrain_diffa.hub.export import check_released_adapters
 
     with pytest.raises(KeyError, match="semantic_connector.layernorm.bias"):
         check_released_adapters(

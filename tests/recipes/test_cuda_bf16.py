@@ -15,9 +15,9 @@ import pytest
 import torch
 from test_diffa2_recipe import run, stage_command, step_losses, trained
 
+from speechbrain_diffa.demo.tiny_corpus import make_tiny_corpus
 from speechbrain_diffa.llada import LLaDA
 from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING, generate
-from speechbrain_diffa.tiny import make_tiny_corpus
 
 # Another device can be named to try these where there is no GPU (e.g. "cpu": slow, bf16 emulated).
 DEVICE = os.environ.get("DIFFA_BF16_TEST_DEVICE", "cuda")
@@ -97,7 +97,7 @@ def test_decoders_run_in_bf16_on_cuda(tiny_llada_path, options):
 
 def test_interface_answers_in_bf16_on_cuda(tmp_path):
     """``precision: auto`` is bf16 on a GPU; a bf16 model answers and transcribes there."""
-    from speechbrain_diffa.export import write_tiny_model_folder
+    from speechbrain_diffa.hub.export import write_tiny_model_folder
     from speechbrain_diffa.inference import DIFFA2
 
     folder = write_tiny_model_folder(str(tmp_path))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from speechbrain_diffa.demo import QUICK, SUMMARY_FILE, TASKS
+from speechbrain_diffa.demo.curriculum import QUICK, SUMMARY_FILE, TASKS
 
 pytestmark = pytest.mark.slow  # the whole curriculum, shortened
 

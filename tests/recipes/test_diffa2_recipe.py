@@ -1,7 +1,7 @@
 """Recipe smoke tests: the four stage YAMLs run through ``recipes/DIFFA2/train.py`` on the tiny model.
 
 Each test launches the recipe exactly as a user does (``python train.py hparams/X.yaml --k=v``),
-with the overrides of :func:`speechbrain_diffa.tiny.tiny_recipe_overrides`.
+with the overrides of :func:`speechbrain_diffa.demo.tiny_corpus.tiny_recipe_overrides`.
 """
 
 import json
@@ -17,7 +17,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from speechbrain_diffa.tiny import make_tiny_corpus, tiny_recipe_overrides
+from speechbrain_diffa.demo.tiny_corpus import make_tiny_corpus, tiny_recipe_overrides
 
 pytestmark = pytest.mark.slow  # each test trains through train.py
 

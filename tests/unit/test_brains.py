@@ -5,8 +5,8 @@ import os
 import pytest
 import torch
 
-from speechbrain_diffa.brains import DIFFA2Brain, NonFiniteTraining
-from speechbrain_diffa.tiny import make_tiny_diffa2
+from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
+from speechbrain_diffa.training.brains import DIFFA2Brain, NonFiniteTraining
 
 
 @pytest.fixture

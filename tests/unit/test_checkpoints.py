@@ -5,7 +5,8 @@ import torch
 from safetensors.torch import save_file
 
 from speechbrain_diffa.adapters import AcousticAdapter, SemanticAdapter
-from speechbrain_diffa.checkpoints import load_released_adapters, read_state_dict, released_adapter_state
+from speechbrain_diffa.hub.release_weights import load_released_adapters, released_adapter_state
+from speechbrain_diffa.hub.weight_files import read_state_dict
 
 
 def make():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from speechbrain_diffa import cli
-from speechbrain_diffa.export import write_tiny_model_folder
+from speechbrain_diffa.hub.export import write_tiny_model_folder
 from speechbrain_diffa.inference import DIFFA2
 
 FAST = ["--steps", "4", "--gen_length", "4", "--block_length", "4"]
@@ -76,8 +76,8 @@ def test_eval_delegates_to_the_benchmark_runner(monkeypatch):
 
 def test_convert_release_reports_what_it_mapped(tmp_path, tiny_root, capsys):
     """convert-release --like the tiny YAML: a JSON report, then a loadable model folder."""
-    from speechbrain_diffa.checkpoints import to_released_state
-    from speechbrain_diffa.tiny import make_tiny_diffa2
+    from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
+    from speechbrain_diffa.hub.release_weights import to_released_state
 
     release = tmp_path / "pytorch_model.bin"
     torch.save(to_released_state(make_tiny_diffa2(tiny_root, stage=2)), release)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from speechbrain.dataio import audio_io
 
-from speechbrain_diffa.dataio import AudioError, batch_waveforms, load_audio
+from speechbrain_diffa.data.audio import AudioError, batch_waveforms, load_audio
 
 
 def write(path, audio, rate):
@@ -78,7 +78,7 @@ def test_a_cut_off_wav_is_refused(tmp_path):
 
 def test_only_the_first_30_seconds_are_read_from_disk(tmp_path, monkeypatch):
     """A 10-minute 8-channel 48 kHz file took 1.6 GB when read whole before the cut."""
-    import speechbrain_diffa.dataio as dataio
+    import speechbrain_diffa.data.audio as dataio
 
     path = write(tmp_path / "long.wav", torch.zeros(8, 48000 * 40), 48000)
     asked = []

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from speechbrain_diffa.decoding_benchmark import LIMIT, TWO_PASSES, main
+from speechbrain_diffa.evaluation.decoding_benchmark import LIMIT, TWO_PASSES, main
 from speechbrain_diffa.evaluation.fixtures import write_mmau
-from speechbrain_diffa.export import write_tiny_model_folder
+from speechbrain_diffa.hub.export import write_tiny_model_folder
 
 TINY = [
     "--width",

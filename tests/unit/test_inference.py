@@ -5,11 +5,12 @@ import os
 import pytest
 import torch
 
-from speechbrain_diffa.dataio import AudioError, batch_waveforms, load_audio
-from speechbrain_diffa.export import FULL_VALUES, TINY_VALUES, render_hub_yaml, write_tiny_model_folder
+from speechbrain_diffa.data.audio import AudioError, batch_waveforms, load_audio
+from speechbrain_diffa.decoding_presets import preset
+from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
+from speechbrain_diffa.hub.export import FULL_VALUES, TINY_VALUES, render_hub_yaml, write_tiny_model_folder
 from speechbrain_diffa.inference import DIFFA2, check_hparams_callables
 from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING
-from speechbrain_diffa.tiny import make_tiny_diffa2
 
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "..", "hparams")
 SHORT = {"steps": 4, "gen_length": 4, "block_length": 4}
@@ -53,7 +54,7 @@ def test_loaded_model_equals_the_model_it_was_saved_from(folder, model, tiny_roo
         if name != "trainable_prompts.weight":  # used by stage 1 only, so not in a stage-3 checkpoint
             assert torch.equal(loaded[name], value), name
     wav = torch.sin(torch.arange(12000) / 5.0)[None] * 0.3
-    expected = source.answer(wav, torch.ones(1), ["Is the tone high or low?"], **SHORT)
+    expected = source.answer(wav, torch.ones(1), ["Is the tone high or low?"], **SHORT, **REFERENCE_DECODING)
     assert (
         model.answer_batch(wav, torch.ones(1), ["Is the tone high or low?"], **SHORT, **REFERENCE_DECODING) == expected
     )
@@ -61,18 +62,19 @@ def test_loaded_model_equals_the_model_it_was_saved_from(folder, model, tiny_roo
 
 
 def test_decoding_defaults_come_from_the_yaml_and_calls_override_them(model, folder):
-    """answer_file uses hparams.decoding (16/16/16, fast); a call's options win; transcribe uses its own."""
-    assert model.hparams.decoding == {"steps": 16, "gen_length": 16, "block_length": 16, **FAST_DECODING}
-    assert model.hparams.transcribe_decoding["eos_early_stop"] is True
+    """answer_file uses hparams.decoding (the "answer" preset, as DIFFA2Model.answer); a call's options win."""
+    assert model.hparams.decoding == preset("answer")
+    assert model.hparams.transcribe_decoding == preset("transcribe", steps=32, gen_length=32, block_length=32)
     example = os.path.join(folder, "example.wav")
     question = "Is the tone high or low?"
     default = model.answer_file(example, question)
     explicit = model.answer_file(example, question, steps=16, gen_length=16, block_length=16, **FAST_DECODING)
     assert default == explicit
-    # REFERENCE_DECODING turns every fast option off: the reference sampler, as DIFFA2Model.answer.
     wav = load_audio(example)[None]
-    with torch.no_grad():
-        slow = model.model.answer(wav, torch.ones(1), [question])[0]
+    with torch.no_grad():  # one default everywhere: the model's own answer() decodes as the interface does
+        assert model.model.answer(wav, torch.ones(1), [question])[0] == default
+        slow = model.model.answer(wav, torch.ones(1), [question], **preset("answer-reference"))[0]
+    # REFERENCE_DECODING turns every fast option off: the reference sampler.
     assert model.answer_file(example, question, **REFERENCE_DECODING) == slow
     assert isinstance(model.transcribe_file(example, **SHORT), str)
     assert (
@@ -182,3 +184,35 @@ def test_clips_shorter_than_the_encoder_needs_are_answered_as_alone(model):
     wavs, lens = batch_waveforms([long, short])
     together = model.answer_batch(wavs, lens, ["Which?", "Which?"], **SHORT, **REFERENCE_DECODING)
     assert together[1] == alone[0]
+
+
+def test_audio_paths_go_through_load_audio_local_or_fetched(model, folder, tmp_path, monkeypatch):
+    """answer_file/transcribe_file read through DIFFA2.load_audio: local files where they are, a hub path
+    (``owner/repo/file.wav``, as SpeechBrain's Pretrained takes it) fetched first, a local typo never fetched."""
+    import speechbrain.utils.fetching as fetching
+
+    example = os.path.join(folder, "example.wav")
+    asked = []
+
+    def fake_fetch(filename, source, savedir=None, **kwargs):
+        asked.append((source, filename))
+        return example
+
+    monkeypatch.setattr(fetching, "fetch", fake_fetch)
+    assert torch.equal(model.load_audio("someone/clips/tone.wav"), load_audio(example))
+    assert asked == [("someone/clips", "tone.wav")]
+    assert model.answer_file("someone/clips/tone.wav", "Which?", **SHORT) == model.answer_file(
+        example, "Which?", **SHORT
+    )
+    with pytest.raises(AudioError, match="not found: .*typo.wav"):  # its folder exists: a local file, not a hub path
+        model.transcribe_file(str(tmp_path / "typo.wav"))
+    assert len(asked) == 2
+
+    def offline(filename, source, savedir=None, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(fetching, "fetch", offline)
+    with pytest.raises(
+        AudioError, match="someone/clips/gone.wav: not a local file, and fetching it failed: no network"
+    ):
+        model.answer_file("someone/clips/gone.wav", "Which?")

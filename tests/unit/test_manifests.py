@@ -7,9 +7,9 @@ import soundfile
 import torch
 
 from speechbrain_diffa.chat import ChatLayout
-from speechbrain_diffa.dataio import collate_fn, training_dataset
-from speechbrain_diffa.manifests import PREFERENCE_FIELDS, ManifestError, read_manifest, validated_records
-from speechbrain_diffa.tiny import make_tiny_tokenizer
+from speechbrain_diffa.data.datasets import collate_fn, training_dataset
+from speechbrain_diffa.data.manifests import PREFERENCE_FIELDS, ManifestError, read_manifest, validated_records
+from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import pytest
 import torch
 from speechbrain.dataio import audio_io
 
-from speechbrain_diffa.dataio import batch_waveforms, load_audio
-from speechbrain_diffa.tiny import make_tiny_diffa2
+from speechbrain_diffa.data.audio import batch_waveforms, load_audio
+from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ import pytest
 import torch
 from huggingface_hub.utils import filter_repo_objects
 
-from speechbrain_diffa.checkpoints import CheckpointError
-from speechbrain_diffa.export import write_tiny_model_folder
+from speechbrain_diffa.hub.export import write_tiny_model_folder
+from speechbrain_diffa.hub.model_folder import BASE_MODEL_FILES, ModelFolderError
+from speechbrain_diffa.hub.weight_files import CheckpointError
 from speechbrain_diffa.inference import DIFFA2
-from speechbrain_diffa.model_folder import BASE_MODEL_FILES, ModelFolderError
 
 SHORT = {"steps": 2, "gen_length": 2, "block_length": 2}
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
 from speechbrain_diffa.diffusion import item_generators, vrpo_loss
 from speechbrain_diffa.preference import PreferenceModel
-from speechbrain_diffa.tiny import make_tiny_diffa2
 
 
 def stage3_like(tiny_root):

@@ -8,9 +8,8 @@ import numpy
 import pytest
 import soundfile
 
-from speechbrain_diffa.evaluation.prompts import MMSU_PROMPT
-from speechbrain_diffa.manifests import PREFERENCE_FIELDS, ManifestError, read_manifest, validated_records
-from speechbrain_diffa.preparation import (
+from speechbrain_diffa.data.manifests import PREFERENCE_FIELDS, ManifestError, read_manifest, validated_records
+from speechbrain_diffa.data.preparation import (
     ASR_TEMPLATES,
     import_audio_qa,
     make_preference_pairs,
@@ -20,6 +19,7 @@ from speechbrain_diffa.preparation import (
     prepare_librispeech,
     side_file,
 )
+from speechbrain_diffa.prompts import MMSU_PROMPT
 
 RECIPE = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "DIFFA2")
 

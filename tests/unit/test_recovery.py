@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from speechbrain_diffa.recovery import CrashSafeCheckpointer
+from speechbrain_diffa.training.checkpointing import CrashSafeCheckpointer
 
 
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
@@ -32,7 +32,7 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
 
 
 def test_the_trained_file_is_written_whole_or_not_at_all(tiny_root, tmp_path, monkeypatch):
-    from speechbrain_diffa.tiny import make_tiny_diffa2
+    from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
 
     model = make_tiny_diffa2(tiny_root, stage=2)
     path = tmp_path / "diffa2_trained.ckpt"

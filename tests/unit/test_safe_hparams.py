@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from speechbrain_diffa import model_folder, safe_hparams
 from speechbrain_diffa.cli import main as cli_main
-from speechbrain_diffa.export import write_tiny_model_folder
+from speechbrain_diffa.hub import model_folder, safe_hparams
+from speechbrain_diffa.hub.export import write_tiny_model_folder
+from speechbrain_diffa.hub.safe_hparams import HparamsRefused, check_hparams_file, load_safe_hparams
 from speechbrain_diffa.inference import DIFFA2
-from speechbrain_diffa.safe_hparams import HparamsRefused, check_hparams_file, load_safe_hparams
 
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "..", "hparams")
 RECIPE_HPARAMS = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "DIFFA2", "hparams")

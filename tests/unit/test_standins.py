@@ -1,8 +1,8 @@
 """Pretrained stand-ins: they learn, and they load through the same code as the real releases."""
 
 from speechbrain_diffa.chat import ChatLayout, load_tokenizer
+from speechbrain_diffa.demo.standins import pretrain_llada_standin
 from speechbrain_diffa.llada import LLaDA
-from speechbrain_diffa.standins import pretrain_llada_standin
 
 
 def test_llada_standin_learns_its_text_and_loads_as_a_release(tmp_path):
@@ -27,9 +27,9 @@ def test_whisper_standin_tags_make_a_clip_trait_salient(tmp_path):
     import numpy as np
     import torch
 
-    from speechbrain_diffa.dataio import batch_waveforms
-    from speechbrain_diffa.standins import pretrain_whisper_standin
-    from speechbrain_diffa.synthetic import sounds
+    from speechbrain_diffa.data.audio import batch_waveforms
+    from speechbrain_diffa.demo.standins import pretrain_whisper_standin
+    from speechbrain_diffa.demo.synthetic import sounds
     from speechbrain_diffa.whisper import WhisperEncoderTaps
 
     rng = np.random.default_rng(0)

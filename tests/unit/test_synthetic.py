@@ -9,17 +9,17 @@ import re
 import numpy as np
 import pytest
 
-from speechbrain_diffa.evaluation.benchmarks import read_mmau
-from speechbrain_diffa.evaluation.prompts import PROMPTS, build_prompt
-from speechbrain_diffa.manifests import PREFERENCE_FIELDS, SFT_FIELDS, validated_records
-from speechbrain_diffa.synthetic import scenes as sc
-from speechbrain_diffa.synthetic import sounds, speech, tasks
-from speechbrain_diffa.synthetic.corpus import (
+from speechbrain_diffa.data.manifests import PREFERENCE_FIELDS, SFT_FIELDS, validated_records
+from speechbrain_diffa.demo.synthetic import scenes as sc
+from speechbrain_diffa.demo.synthetic import sounds, speech, tasks
+from speechbrain_diffa.demo.synthetic.corpus import (
     TEST_FILE,
     build_corpus,
     plan_test_clips,
     plan_training_clips,
 )
+from speechbrain_diffa.evaluation.benchmarks import read_mmau
+from speechbrain_diffa.prompts import PROMPTS, build_prompt
 
 SR = sounds.SAMPLE_RATE
 SIZES = {"num_train": 18, "num_valid": 9, "num_test": 24}

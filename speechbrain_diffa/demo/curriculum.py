@@ -6,7 +6,7 @@
 
 What it does, in order (each step is skipped when its output already exists, so a rerun resumes):
 
-1. generates the listening corpus (:mod:`speechbrain_diffa.synthetic`) and its held-out test in
+1. generates the listening corpus (:mod:`speechbrain_diffa.demo.synthetic`) and its held-out test in
    the MMAU test-mini format;
 2. pretrains the two stand-ins the curriculum freezes: a tiny Whisper-shaped encoder (character
    CTC on the stage-1 captions and transcripts, plus clip tags from the training answers, see
@@ -22,7 +22,7 @@ What it does, in order (each step is skipped when its output already exists, so 
 6. prints the table and writes it to ``demo_summary.json``.
 
 The held-out test clips are generated from their own seed stream and checked disjoint from
-training (:func:`speechbrain_diffa.synthetic.corpus.check_disjoint`); no step trains on them.
+training (:func:`speechbrain_diffa.demo.synthetic.corpus.check_disjoint`); no step trains on them.
 
 Authors
  * speechbrain_diffa contributors 2026
@@ -40,7 +40,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING
+from speechbrain_diffa.decoding_presets import preset
+from speechbrain_diffa.evaluation.decoding_benchmark import CONFIGS
 
 STAGES = (
     (1, "stage1_semantic"),
@@ -132,21 +133,28 @@ QUICK = DemoSettings(
 
 
 def recipe_folder():
-    """``recipes/DIFFA2`` of this checkout (the demo runs the real recipe, not a copy).
+    """The DIFFA-2 recipe the demo runs (the real ``train.py`` and stage YAMLs, not a copy).
+
+    In a checkout that is ``recipes/DIFFA2``; an installed wheel carries the same files as
+    ``speechbrain_diffa/demo/recipe`` (``pyproject.toml`` maps one onto the other).
 
     Example
     -------
     >>> os.path.isfile(os.path.join(recipe_folder(), "train.py"))
     True
     """
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    folder = os.path.join(here, "recipes", "DIFFA2")
-    if not os.path.isfile(os.path.join(folder, "train.py")):
-        raise FileNotFoundError(
-            f"The DIFFA-2 recipe is not at {folder}: the demo needs a checkout of the repository "
-            "(pip install -e .), not only the installed package"
-        )
-    return folder
+    package = os.path.dirname(os.path.abspath(__file__))
+    candidates = (
+        os.path.join(os.path.dirname(os.path.dirname(package)), "recipes", "DIFFA2"),  # checkout
+        os.path.join(package, "recipe"),  # wheel
+    )
+    for folder in candidates:
+        if os.path.isfile(os.path.join(folder, "train.py")):
+            return folder
+    raise FileNotFoundError(
+        f"The DIFFA-2 recipe is in neither {candidates[0]} nor {candidates[1]}: reinstall speechbrain_diffa "
+        "(pip install . carries the recipe) or run from a checkout"
+    )
 
 
 def _log(message):
@@ -155,7 +163,7 @@ def _log(message):
 
 def build_data(folder, settings, seed):
     """Generate the corpus into ``folder`` (skipped when ``corpus_info.json`` is there)."""
-    from speechbrain_diffa.synthetic import build_corpus
+    from speechbrain_diffa.demo.synthetic import build_corpus
 
     if os.path.isfile(os.path.join(folder, "corpus_info.json")):
         _log(f"corpus: reusing {folder}")
@@ -173,9 +181,9 @@ def build_standins(data, models, settings, seed):
     dict
         ``whisper`` and ``llada`` folders, and the seconds each took.
     """
-    from speechbrain_diffa.dataio import load_audio
-    from speechbrain_diffa.manifests import read_manifest
-    from speechbrain_diffa.standins import pretrain_llada_standin, pretrain_whisper_standin
+    from speechbrain_diffa.data.audio import load_audio
+    from speechbrain_diffa.data.manifests import read_manifest
+    from speechbrain_diffa.demo.standins import pretrain_llada_standin, pretrain_whisper_standin
 
     paths = {"whisper": os.path.join(models, "whisper"), "llada": os.path.join(models, "llada")}
     seconds = {}
@@ -208,7 +216,7 @@ def clip_tags(manifest):
     """Each training clip's properties, read from its multiple-choice answers (the Whisper stand-in's tags).
 
     Whisper comes to DIFFA-2 already hearing who speaks and how things sound; the stand-in learns
-    that from these tags (:func:`~speechbrain_diffa.standins.pretrain_whisper_standin`). Only the
+    that from these tags (:func:`~speechbrain_diffa.demo.standins.pretrain_whisper_standin`). Only the
     training manifest is read: the held-out test stays unseen.
 
     Returns
@@ -219,7 +227,7 @@ def clip_tags(manifest):
     Example
     -------
     >>> import tempfile
-    >>> from speechbrain_diffa.manifests import write_manifest
+    >>> from speechbrain_diffa.data.manifests import write_manifest
     >>> path = os.path.join(tempfile.mkdtemp(), "sft.json")
     >>> write_manifest([{"id": "a-mcq", "audio_filepath": "a.wav", "input": "Q", "target": "man",
     ...                  "question_type": "speaker_gender"},
@@ -228,7 +236,7 @@ def clip_tags(manifest):
     >>> clip_tags(path)
     {'a.wav': {'speaker_gender': 'man'}}
     """
-    from speechbrain_diffa.manifests import read_manifest
+    from speechbrain_diffa.data.manifests import read_manifest
 
     tags = {}
     for record in read_manifest(manifest):
@@ -244,8 +252,8 @@ def chat_texts(manifest, vocabulary_texts, count):
     the first step of the curriculum; the audio then decides which answer.
     """
     from speechbrain_diffa.chat import ChatLayout
-    from speechbrain_diffa.manifests import read_manifest
-    from speechbrain_diffa.tiny import make_tiny_tokenizer
+    from speechbrain_diffa.data.manifests import read_manifest
+    from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
 
     chat = ChatLayout(make_tiny_tokenizer(texts=vocabulary_texts))
     records = read_manifest(manifest)[:count]
@@ -329,7 +337,7 @@ def write_stage_manifest(stage, data, output, settings):
     open questions mixed in, the tiny model took several times as many steps to use the audio);
     stage 4 on the first ``settings.preference_items`` pairs (it is the slowest per item).
     """
-    from speechbrain_diffa.manifests import read_manifest, write_manifest
+    from speechbrain_diffa.data.manifests import read_manifest, write_manifest
 
     if stage == 3:
         records = [r for r in read_manifest(os.path.join(data, "sft_train.json")) if r["id"].endswith("-mcq")]
@@ -374,7 +382,7 @@ def run_stage(stage, name, overrides, output):
 def evaluate_stage(stage_folder, data, prepared, eval_folder, settings):
     """Export a stage's model, score it on the held-out test; returns (report, loaded model)."""
     from speechbrain_diffa.evaluation.runner import load_answerer, run_benchmark
-    from speechbrain_diffa.export import export_recipe
+    from speechbrain_diffa.hub.export import export_recipe
 
     model_folder = os.path.join(eval_folder, "model")
     export_recipe(stage_folder, model_folder, example=_first_test_clip(data))
@@ -403,8 +411,8 @@ def preference_margin(model, data, count, seed=0, batch_size=8):
     Each batch draws its Monte-Carlo masks from a generator seeded by its position, so every
     model (stage 3, stage 4) is scored on the same draws and the margins compare models, not draws.
     """
-    from speechbrain_diffa.dataio import batch_waveforms, load_audio
-    from speechbrain_diffa.manifests import read_manifest
+    from speechbrain_diffa.data.audio import batch_waveforms, load_audio
+    from speechbrain_diffa.data.manifests import read_manifest
 
     model.eval()
     chat, margins = model.chat, []
@@ -425,13 +433,13 @@ def preference_margin(model, data, count, seed=0, batch_size=8):
 
 def answer_example(answerer, prepared, repeats=3):
     """Answer the first test question with the reference and the fast decoding; time both (batch 1)."""
-    from speechbrain_diffa.evaluation.prompts import MMAU_PROMPT, build_prompt
+    from speechbrain_diffa.prompts import MMAU_PROMPT, build_prompt
 
     item = prepared.items[0]
 
     prompt = build_prompt(MMAU_PROMPT, item.question, item.choices)
     timings = {}
-    for label, options in (("reference", REFERENCE_DECODING), ("fast", FAST_DECODING)):
+    for label, options in (("reference", preset("answer-reference")), ("fast", preset("answer"))):
         answerer.answer_file(item.audio, prompt, **options)  # warm-up
         start = time.perf_counter()
         for _ in range(repeats):
@@ -440,16 +448,18 @@ def answer_example(answerer, prepared, repeats=3):
     return {"audio": item.audio, "question": item.question, "choices": item.choices, "truth": item.answer, **timings}
 
 
-# The decoders compared on the whole held-out test with the final model (the evaluation harness
-# starts from the reference sampler; each entry adds its options). The example answer above uses
-# the interface default (sampling.FAST_DECODING) as "fast".
+# The decoders compared on the whole held-out test with the final model: entries of the decoding
+# benchmark's CONFIGS, each over the benchmark's reference preset as the evaluation runner applies them.
 DECODERS = {
-    "reference": {},
-    "factor 0.5 + dual cache + eos stop (interface default)": FAST_DECODING,
-    "factor 1.0 (DIFFA-2's) + dual cache + eos stop": {"factor": 1.0, "cache": "dual", "eos_early_stop": True},
-    "threshold 0.9 + dual cache + eos stop": {"threshold": 0.9, "cache": "dual", "eos_early_stop": True},
-    "dual cache": {"cache": "dual"},
-    "eos stop": {"eos_early_stop": True},
+    name: dict(CONFIGS)[name]
+    for name in (
+        "reference",
+        "factor 0.5 + dual cache + eos stop (interface default)",
+        "factor 1.0 + dual cache + eos stop",
+        "threshold 0.9 + dual cache + eos stop",
+        "dual cache",
+        "eos early stop",
+    )
 }
 
 
@@ -585,7 +595,7 @@ def main(argv=None):
         "--quick", action="store_true", help="a few items and steps (checks the plumbing, learns nothing)"
     )
     args = parser.parse_args(argv)
-    progress = logging.getLogger("speechbrain_diffa.standins")  # stand-in losses every 50 steps
+    progress = logging.getLogger("speechbrain_diffa.demo.standins")  # stand-in losses every 50 steps
     progress.setLevel(logging.INFO)
     progress.addHandler(logging.StreamHandler(sys.stdout))
     args.output = os.path.abspath(args.output or ("results/demo_quick" if args.quick else "results/demo"))
@@ -604,7 +614,3 @@ def main(argv=None):
         print("\n" + format_decoding_table(summary["decoding"]))
     print(f"\nTotal {summary['seconds'] / 60:.1f} min; summary in {os.path.join(args.output, SUMMARY_FILE)}")
     return summary
-
-
-if __name__ == "__main__":
-    main()

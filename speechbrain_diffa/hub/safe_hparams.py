@@ -81,7 +81,7 @@ def check_hparams_file(path, allowed=ALLOWED_CALLABLES):
     >>> check_hparams_file(path)
     Traceback (most recent call last):
     ...
-    speechbrain_diffa.safe_hparams.HparamsRefused: .../hyperparams.yaml, line 2: !apply:os.system is not allowed ...
+    speechbrain_diffa.hub.safe_hparams.HparamsRefused: .../hyperparams.yaml, line 2: !apply:os.system is not allowed ...
     """
     root = compose_hparams(path)
     if not isinstance(root, ruamel.yaml.MappingNode):
@@ -128,7 +128,7 @@ def load_safe_hparams(path, overrides=None, overrides_must_match=True, allowed=A
 def build_checked_hparams(path, overrides=None, overrides_must_match=True, allowed=ALLOWED_CALLABLES):
     """Build a file that :func:`check_hparams_file` has passed, with the allow-list loader (step 2 alone).
 
-    For callers that check first to read the composed tree (``speechbrain_diffa.model_folder``),
+    For callers that check first to read the composed tree (``speechbrain_diffa.hub.model_folder``),
     so that the file is not composed and checked twice.
 
     Example
@@ -138,7 +138,7 @@ def build_checked_hparams(path, overrides=None, overrides_must_match=True, allow
     >>> build_checked_hparams(path)
     Traceback (most recent call last):
     ...
-    speechbrain_diffa.safe_hparams.HparamsRefused: ...: !apply:os.getcwd is not allowed in a model folder's YAML
+    speechbrain_diffa.hub.safe_hparams.HparamsRefused: ...: !apply:os.getcwd is not allowed in a model folder's YAML
     """
     with open(path, encoding="utf-8") as f:
         text = f.read()
@@ -163,7 +163,7 @@ def compose_hparams(path):
     >>> compose_hparams(path)
     Traceback (most recent call last):
     ...
-    speechbrain_diffa.safe_hparams.HparamsRefused: .../hyperparams.yaml is not valid YAML: ...
+    speechbrain_diffa.hub.safe_hparams.HparamsRefused: .../hyperparams.yaml is not valid YAML: ...
     """
     try:
         with open(path, "rb") as f:

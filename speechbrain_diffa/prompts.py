@@ -1,17 +1,16 @@
-"""Prompts and decoding settings as DIFFA-2's own evaluation scripts use them, per benchmark.
+"""DIFFA-2's instruction templates, as its own training data and evaluation scripts write them.
 
 Source: NKU-HLT/DIFFA ``DIFFA-2/inference_mmau.py`` (MMAU and MMAR), ``inference_mmsu.py`` and
 ``inference_stage1_asr.py`` with the ``run_*_inference.sh`` settings @ 4092579. Templates use
 ``{question}`` and ``{choices}`` (lines ``"A. option"``); any template may be passed instead and
-is recorded in the output.
+is recorded in the output. The decoding settings of each benchmark are
+:data:`speechbrain_diffa.decoding_presets.BENCHMARK_PRESETS`.
 
 Authors
  * speechbrain_diffa contributors 2026
 """
 
 import string
-
-from speechbrain_diffa.decoding_presets import REFERENCE_DECODING
 
 MMAU_PROMPT = (
     "You are given the audio and a multiple-choice question. Choose the best answer based only on "
@@ -25,18 +24,6 @@ MMSU_PROMPT = (
 ASR_PROMPT = "Please transcribe the audio to text."
 
 PROMPTS = {"mmau": MMAU_PROMPT, "mmar": MMAU_PROMPT, "mmsu": MMSU_PROMPT, "librispeech": ASR_PROMPT}
-
-# steps / gen_length (max_new_tokens) / block_length: the defaults of DIFFA-2's Python scripts.
-# Their shell scripts add ``--accelerate fast_dllm`` (FPD, ``factor=1.0`` here) and run MMSU at
-# 16/16/16; the paper's headline MMSU 60.45 is without FPD (60.10 with it). Every fast option is
-# set off explicitly, so a model whose interface default is fast still decodes with the reference
-# sampler here unless a run asks otherwise.
-DECODING = {
-    "mmau": {"steps": 16, "gen_length": 16, "block_length": 16, **REFERENCE_DECODING},
-    "mmar": {"steps": 16, "gen_length": 16, "block_length": 16, **REFERENCE_DECODING},
-    "mmsu": {"steps": 4, "gen_length": 4, "block_length": 4, **REFERENCE_DECODING},
-    "librispeech": {"steps": 128, "gen_length": 128, "block_length": 128, **REFERENCE_DECODING},
-}
 
 
 def format_choices(choices):

@@ -4,11 +4,11 @@ A model folder (a local directory, or a Hugging Face repo downloaded into one) h
 ``hyperparams.yaml`` and the trained checkpoint (``diffa2.ckpt``). Loading one, even from a
 stranger, keeps to these rules:
 
-- The YAML may call only the allow-listed callables (:mod:`speechbrain_diffa.safe_hparams`).
+- The YAML may call only the allow-listed callables (:mod:`speechbrain_diffa.hub.safe_hparams`).
 - The checkpoint files the Pretrainer names are files inside the folder: no URL, no absolute
   path, no ``..``, no symlink that leads out; loadable keys are plain names; the Pretrainer
   may load only the model (``modules.diffa``), with the safe readers of
-  :mod:`speechbrain_diffa.checkpoints`. Nothing is copied or linked anywhere.
+  :mod:`speechbrain_diffa.hub.weight_files`. Nothing is copied or linked anywhere.
 - All or nothing: every tensor the model trains must come from the checkpoint, finite, and the
   checkpoint may hold nothing but trained parameters.
 - Run options (``device``, ``compile``...) are the caller's: the YAML may set only ``precision``.
@@ -31,8 +31,8 @@ import zipfile
 from speechbrain.utils.parameter_transfer import Pretrainer
 from speechbrain.utils.run_opts import RunOptions
 
-from speechbrain_diffa.checkpoints import read_state_dict
-from speechbrain_diffa.safe_hparams import build_checked_hparams, check_hparams_file, compose_hparams
+from speechbrain_diffa.hub.safe_hparams import build_checked_hparams, check_hparams_file, compose_hparams
+from speechbrain_diffa.hub.weight_files import read_state_dict
 
 HUB_PREFIX = "hf://"
 BASE_MODEL_KEYS = ("whisper_path", "llm_path")  # the model-folder keys that name base models

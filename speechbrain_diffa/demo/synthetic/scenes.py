@@ -12,8 +12,8 @@ Authors
 
 import numpy as np  # noqa: F401 (the doctests draw with np.random)
 
-from speechbrain_diffa.synthetic import sounds
-from speechbrain_diffa.synthetic.speech import Voice
+from speechbrain_diffa.demo.synthetic import sounds
+from speechbrain_diffa.demo.synthetic.speech import Voice
 
 COUNTS = ("one", "two", "three", "four")
 PITCHES = ("high", "low")
@@ -180,7 +180,7 @@ def render(scene, props, rng, speak):
     rng : numpy.random.Generator
         The clip's own generator (frequencies, durations, voice, level, noise floor).
     speak : callable
-        ``speak(text, voice) -> waveform`` (see :func:`speechbrain_diffa.synthetic.speech.speech_engine`).
+        ``speak(text, voice) -> waveform`` (see :func:`speechbrain_diffa.demo.synthetic.speech.speech_engine`).
 
     Example
     -------

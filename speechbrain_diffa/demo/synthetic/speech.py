@@ -24,7 +24,7 @@ import torchaudio
 from scipy.signal import lfilter
 from speechbrain.utils.logger import get_logger
 
-from speechbrain_diffa.synthetic.sounds import SAMPLE_RATE, fade, num_samples, silence
+from speechbrain_diffa.demo.synthetic.sounds import SAMPLE_RATE, fade, num_samples, silence
 
 logger = get_logger(__name__)
 

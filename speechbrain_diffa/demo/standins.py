@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
-from speechbrain_diffa.dataio import batch_waveforms
+from speechbrain_diffa.data.audio import batch_waveforms
 from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss
 from speechbrain_diffa.llada import LLaDA
 
@@ -64,7 +64,7 @@ def pretrain_llada_standin(
     >>> len(losses), LLaDA.from_pretrained(path).config.hidden_size
     (3, 32)
     """
-    from speechbrain_diffa.tiny import make_tiny_tokenizer, tiny_llada_config
+    from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer, tiny_llada_config
 
     if not texts:
         raise ValueError("pretrain_llada_standin: no training text")
@@ -173,7 +173,7 @@ def pretrain_whisper_standin(
     >>> len(losses)
     2
     """
-    from speechbrain_diffa.tiny import make_tiny_whisper
+    from speechbrain_diffa.demo.tiny_models import make_tiny_whisper
     from speechbrain_diffa.whisper import WhisperEncoderTaps
 
     if len(waveforms) != len(texts) or not texts:

@@ -7,7 +7,7 @@
 Both draw the diffusion noise of each item from a generator seeded by (seed, epoch, item id),
 so a run split across DDP ranks, or killed and resumed, sees exactly the noise of an
 uninterrupted single-process run; the global RNG state (dropout) is checkpointed too
-(:mod:`speechbrain_diffa.recovery`).
+(:mod:`speechbrain_diffa.training.checkpointing`).
 
 Authors
  * speechbrain_diffa contributors 2026
@@ -23,6 +23,7 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
 from speechbrain_diffa.diffusion import item_generators, vrpo_loss
+from speechbrain_diffa.model import sft_objectives
 
 logger = get_logger(__name__)
 
@@ -54,8 +55,8 @@ class DIFFA2Brain(sb.Brain):
     filled in from the data), ``epoch_counter``, ``train_logger``; optional
     ``tensorboard_train_logger``, ``log_interval`` (steps), ``valid_decode_examples`` and
     ``valid_decoding`` (options of :meth:`~speechbrain_diffa.model.DIFFA2Model.answer`).
-    Batches come from :func:`speechbrain_diffa.dataio.training_dataset` and
-    :func:`~speechbrain_diffa.dataio.collate_fn`.
+    Batches come from :func:`speechbrain_diffa.data.datasets.training_dataset` and
+    :func:`~speechbrain_diffa.data.datasets.collate_fn`.
     """
 
     target_key = "target"
@@ -74,7 +75,7 @@ class DIFFA2Brain(sb.Brain):
         return item_generators(self.hparams.seed, keys)
 
     def compute_forward(self, batch, stage):
-        """SFT loss, masked-token accuracy and answer-token accuracy of a batch."""
+        """The model's predictions of the masked answer tokens (:class:`~speechbrain_diffa.model.SFTPredictions`)."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
         ids, _ = batch.ids
@@ -89,8 +90,8 @@ class DIFFA2Brain(sb.Brain):
         )
 
     def compute_objectives(self, predictions, batch, stage):
-        """Record metrics; decode a few validation items."""
-        loss, accuracy, answer_accuracy = predictions
+        """The masked-diffusion SFT loss; records the accuracies and decodes a few validation items."""
+        loss, accuracy, answer_accuracy = sft_objectives(predictions)
         self.metrics.setdefault("accuracy", []).append(float(accuracy))
         if not torch.isnan(answer_accuracy):  # NaN: no answer token was masked in this batch
             self.metrics.setdefault("answer_accuracy", []).append(float(answer_accuracy))

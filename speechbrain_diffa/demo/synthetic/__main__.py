@@ -2,7 +2,7 @@
 
 Example::
 
-    python -m speechbrain_diffa.synthetic --folder data/synthetic --seed 0
+    python -m speechbrain_diffa.demo.synthetic --folder data/synthetic --seed 0
 
 Authors
  * speechbrain_diffa contributors 2026
@@ -14,9 +14,9 @@ import logging
 import sys
 import time
 
-from speechbrain_diffa.synthetic.corpus import build_corpus
-from speechbrain_diffa.synthetic.speech import ENGINES
-from speechbrain_diffa.synthetic.tasks import QUESTION_TYPES_BY_NAME
+from speechbrain_diffa.demo.synthetic.corpus import build_corpus
+from speechbrain_diffa.demo.synthetic.speech import ENGINES
+from speechbrain_diffa.demo.synthetic.tasks import QUESTION_TYPES_BY_NAME
 
 
 def parse_args(argv=None):
@@ -27,7 +27,7 @@ def parse_args(argv=None):
     >>> parse_args(["--folder", "out"]).num_train
     1500
     """
-    p = argparse.ArgumentParser(prog="python -m speechbrain_diffa.synthetic", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m speechbrain_diffa.demo.synthetic", description=__doc__.split("\n")[0])
     p.add_argument("--folder", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="everything follows from it")
     p.add_argument("--num_train", type=int, default=1500, help="training clips")

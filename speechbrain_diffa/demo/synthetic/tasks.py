@@ -1,7 +1,7 @@
 """Question types of the synthetic corpus: the question, its answers, and how each is phrased.
 
 Every :class:`QuestionType` asks about one scene property (see
-:mod:`speechbrain_diffa.synthetic.scenes`), so its answer is an easily audible fact. Each is asked
+:mod:`speechbrain_diffa.demo.synthetic.scenes`), so its answer is an easily audible fact. Each is asked
 three ways:
 
 * open (stages 2-3): the question, answered with a short phrase (``"three beeps"``);
@@ -16,8 +16,8 @@ Authors
 
 from dataclasses import dataclass, field
 
-from speechbrain_diffa.evaluation.prompts import ASR_PROMPT, MMAU_PROMPT, build_prompt
-from speechbrain_diffa.synthetic import scenes as sc
+from speechbrain_diffa.demo.synthetic import scenes as sc
+from speechbrain_diffa.prompts import ASR_PROMPT, MMAU_PROMPT, build_prompt
 
 CAPTION_PROMPT = "What can you hear from the audio?"
 TRANSCRIBE_PROMPT = ASR_PROMPT  # the harness's LibriSpeech prompt

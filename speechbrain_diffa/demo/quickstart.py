@@ -1,6 +1,6 @@
 """Quick start: build a tiny DIFFA-2 offline, write a test clip, and answer a question about it.
 
-Run ``bash recipes/quickstart.sh`` (or ``python -m speechbrain_diffa.quickstart``). The tiny model
+Run ``bash recipes/quickstart.sh`` (or ``python -m speechbrain_diffa.demo.quickstart``). The tiny model
 has random weights, so its answer is noise: this shows every part of the pipeline running on
 your machine (Whisper taps, both adapters, the splice into LLaDA, diffusion decoding).
 
@@ -16,8 +16,8 @@ import time
 import torch
 from speechbrain.dataio import audio_io
 
-from speechbrain_diffa.dataio import batch_waveforms, load_audio
-from speechbrain_diffa.tiny import make_tiny_diffa2
+from speechbrain_diffa.data.audio import batch_waveforms, load_audio
+from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
 
 
 def beeps(count=3, sample_rate=16000, tone_hz=880.0):
@@ -48,7 +48,7 @@ def main(argv=None):
     audio_io.save(wav_path, beeps(3).unsqueeze(0), 16000)
     wavs, lens = batch_waveforms([load_audio(wav_path)])
     start = time.time()
-    answer = model.answer(wavs, lens, [args.question], steps=16, gen_length=16, block_length=16)[0]
+    answer = model.answer(wavs, lens, [args.question])[0]  # the "answer" decoding preset
     print(f"[quickstart] audio: {wav_path}")
     print(f"[quickstart] question: {args.question}")
     print(f"[quickstart] answer (random untrained weights, so noise): {answer!r}")

@@ -30,11 +30,11 @@ import soundfile
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
-from speechbrain_diffa.manifests import write_manifest
-from speechbrain_diffa.synthetic import scenes as sc
-from speechbrain_diffa.synthetic import tasks
-from speechbrain_diffa.synthetic.sounds import SAMPLE_RATE
-from speechbrain_diffa.synthetic.speech import speech_engine
+from speechbrain_diffa.data.manifests import write_manifest
+from speechbrain_diffa.demo.synthetic import scenes as sc
+from speechbrain_diffa.demo.synthetic import tasks
+from speechbrain_diffa.demo.synthetic.sounds import SAMPLE_RATE
+from speechbrain_diffa.demo.synthetic.speech import speech_engine
 
 logger = get_logger(__name__)
 
@@ -365,7 +365,7 @@ def build_corpus(
             write_manifest(records, os.path.join(folder, f"{name}_{split}.json"))
             counts[f"{name}_{split}"] = len(records)
     rng = np.random.default_rng([seed, SPLIT_STREAMS["test"], len(splits["test"])])
-    dataset = f"speechbrain_diffa.synthetic (speech: {engine})"
+    dataset = f"speechbrain_diffa.demo.synthetic (speech: {engine})"
     test = mmau_test_records(splits["test"], rng, dataset)
     with open(os.path.join(folder, TEST_FILE), "w", encoding="utf-8") as f:
         json.dump(test, f, indent=1, ensure_ascii=False)

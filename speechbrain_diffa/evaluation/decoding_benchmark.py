@@ -1,6 +1,6 @@
 """Decoding benchmark: the reference sampler, each fast option, their combination, and an AR baseline.
 
-Run ``python -m speechbrain_diffa.decoding_benchmark --output results/decoding.json``. Everything is
+Run ``python -m speechbrain_diffa.evaluation.decoding_benchmark --output results/decoding.json``. Everything is
 measured in one run on this machine, side by side, at the shapes of real use:
 
 * the prefix is an audio block of 439 positions (30 s: 64 acoustic + 375 semantic) plus a
@@ -31,9 +31,10 @@ import time
 
 import torch
 
+from speechbrain_diffa.decoding_presets import BENCHMARK_PRESETS, FAST_DECODING, REFERENCE_DECODING, preset
 from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss
 from speechbrain_diffa.llada import LLaDA
-from speechbrain_diffa.sampling import FAST_DECODING, REFERENCE_DECODING, generate
+from speechbrain_diffa.sampling import generate
 
 LLADA_VOCAB = 126464
 AUDIO_POSITIONS, PROMPT_TOKENS = 439, 60
@@ -384,7 +385,7 @@ def run(args):
 
 
 # Decoders timed on a trained model (the interface default first after the reference), taken from
-# CONFIGS; each starts from the reference sampler (every fast option off) as the harness's DECODING does.
+# CONFIGS; each starts from the reference sampler (every fast option off) as the benchmark runner does.
 TRAINED_DECODERS = (
     "reference",
     "factor 0.5 + dual cache + eos stop (interface default)",
@@ -405,11 +406,11 @@ def trained_model_rows(model_dir, data_dir, n_items, batches, device="cpu"):
     accuracy (MMAU string match) and answers equal to the reference sampler's. On a GPU the
     folder's ``precision: auto`` decodes under bf16 autocast.
     """
-    from speechbrain_diffa.dataio import batch_waveforms, load_audio
+    from speechbrain_diffa.data.audio import batch_waveforms, load_audio
     from speechbrain_diffa.evaluation.benchmarks import prepare
-    from speechbrain_diffa.evaluation.prompts import DECODING, MMAU_PROMPT, build_prompt
     from speechbrain_diffa.evaluation.scoring import mmau_match
     from speechbrain_diffa.inference import DIFFA2
+    from speechbrain_diffa.prompts import MMAU_PROMPT, build_prompt
 
     model = DIFFA2.from_hparams(source=model_dir, run_opts={"device": device})
     items = prepare("mmau", data_dir).items[:n_items]
@@ -418,7 +419,7 @@ def trained_model_rows(model_dir, data_dir, n_items, batches, device="cpu"):
     rows, reference = [], None
     for batch in batches:
         for name, options in TRAINED_CONFIGS:
-            decoding = {**DECODING["mmau"], **options}
+            decoding = preset(BENCHMARK_PRESETS["mmau"], **options)
             answers, passes, elapsed = [], [], 0.0
             for i in range(0, len(items), batch):
                 wavs, lens = batch_waveforms(audio[i : i + batch])

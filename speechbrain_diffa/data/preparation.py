@@ -1,6 +1,6 @@
 """Data preparation for the DIFFA-2 curriculum: corpora in, validated training manifests out.
 
-Every function here writes a manifest in the format of :mod:`speechbrain_diffa.manifests`::
+Every function here writes a manifest in the format of :mod:`speechbrain_diffa.data.manifests`::
 
     {"id": "1089-134686-0000", "audio_filepath": "{data_root}/test-clean/1089/134686/...flac",
      "duration": 10.435, "input": "Transcribe the audio.", "target": "He hoped there would...",
@@ -39,8 +39,7 @@ import re
 from speechbrain.dataio import audio_io
 from speechbrain.utils.logger import get_logger
 
-from speechbrain_diffa.evaluation.prompts import MMAU_PROMPT, format_choices
-from speechbrain_diffa.manifests import (
+from speechbrain_diffa.data.manifests import (
     PREFERENCE_FIELDS,
     SFT_FIELDS,
     ManifestError,
@@ -49,6 +48,7 @@ from speechbrain_diffa.manifests import (
     resolve_path,
     write_manifest,
 )
+from speechbrain_diffa.prompts import MMAU_PROMPT, format_choices
 
 logger = get_logger(__name__)
 
@@ -240,7 +240,7 @@ def write_validated(candidates, save_path, fields=SFT_FIELDS, data_root="", skip
     save_path : str
         Manifest to write (``.json`` list or ``.jsonl``).
     fields : sequence of str
-        Required fields, checked by :func:`speechbrain_diffa.manifests.record_problems`.
+        Required fields, checked by :func:`speechbrain_diffa.data.manifests.record_problems`.
     data_root : str
         Replaces ``{data_root}`` in audio paths for the checks.
     skip_bad : bool
@@ -803,7 +803,7 @@ def import_audio_qa(
     ``choice_a..choice_d``), in the map's order; a single ``choices`` value may be a list, a
     JSON list string or ``"a | b | c"``. With choices, the instruction is
     ``mcq_template`` filled with the question and lettered options, as DIFFA-2 prompts MMAU
-    (default) or MMSU (:data:`speechbrain_diffa.evaluation.prompts.MMSU_PROMPT`), and the target
+    (default) or MMSU (:data:`speechbrain_diffa.prompts.MMSU_PROMPT`), and the target
     is the option text or letter (``mcq_answer``). Missing ids become ``<source stem>-<row>``;
     missing durations are read from the audio headers.
 
