@@ -17,13 +17,16 @@ Authors
 
 import argparse
 import json
+import math
 import os
 import sys
 
 from speechbrain_diffa.data.audio import AudioError
 from speechbrain_diffa.decoding_presets import (
+    _checked,
     add_decoding_arguments,
     options_from_args,
+    positive_float,
     positive_int,
 )
 
@@ -99,6 +102,22 @@ def build_parser():
     convert.add_argument("--llm_path", help="base LLaDA (folder, or hub repo owner/name)")
     convert.add_argument("--example", help="audio file to ship as example.wav")
 
+    serve = sub.add_parser(
+        "serve",
+        help="serve a model over HTTP (OpenAI-style chat completions with audio)",
+        description="Serve a model folder at /v1/chat/completions (audio as input_audio parts), with "
+        "dynamic batching, streaming, /health and /metrics.",
+    )
+    _model_options(serve, batch=False)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=port_number, default=8000)
+    serve.add_argument("--model_name", default="diffa2", help="the model id clients name")
+    serve.add_argument("--max_batch", type=positive_int, default=8, help="requests decoded together")
+    serve.add_argument("--batch_window_ms", type=non_negative_float, default=10.0, help="batch fill wait")
+    serve.add_argument("--max_queue", type=positive_int, default=64, help="waiting requests before 429")
+    serve.add_argument("--max_audio_seconds", type=positive_float, default=30.0, help="longer clips get 413")
+    serve.add_argument("--max_tokens", type=positive_int, default=512, help="the longest answer a request may ask")
+
     sub.add_parser(
         "eval",
         help="score a model on MMAU / MMSU / MMAR / LibriSpeech",
@@ -137,14 +156,37 @@ def device_name(text):
     return text
 
 
-def _model_options(parser):
+def port_number(text):
+    """An argparse type: a TCP port (1-65535).
+
+    Example
+    -------
+    >>> port_number("8000")
+    8000
+    """
+    return _checked(text, int, lambda v: 1 <= v <= 65535, "a port number (1-65535)")
+
+
+def non_negative_float(text):
+    """An argparse type: a finite number of at least 0.
+
+    Example
+    -------
+    >>> non_negative_float("0")
+    0.0
+    """
+    return _checked(text, float, lambda v: math.isfinite(v) and v >= 0, "a number of at least 0")
+
+
+def _model_options(parser, batch=True):
     parser.add_argument(
         "-m", "--model", required=True, help="model folder, or hub repo (owner/name or hf://owner/name)"
     )
     parser.add_argument("--whisper_path", help="override the model folder's base Whisper")
     parser.add_argument("--llm_path", help="override the model folder's base LLaDA")
     parser.add_argument("--device", type=device_name, help="e.g. cpu, cuda:0 (default: a GPU if there is one)")
-    parser.add_argument("--batch_size", type=positive_int, default=1, help="files per forward (1 = as the release)")
+    if batch:
+        parser.add_argument("--batch_size", type=positive_int, default=1, help="files per forward (1 = as the release)")
     add_decoding_arguments(parser, "the model folder's (the answer / transcribe presets when we export it)")
 
 
@@ -254,7 +296,30 @@ def run_convert(args, out=None):
     print(f"Model folder written: {args.out}", file=out)
 
 
-COMMANDS = {"answer": run_answer, "transcribe": run_transcribe, "export": run_export, "convert-release": run_convert}
+def run_serve(args, out=None):
+    """``diffa2 serve``: the command line's decoding options become the server's defaults."""
+    from speechbrain_diffa.serving import ServeSettings, serve
+
+    _check_model_folder(args.model)
+    model = load_model(args)
+    model.hparams.decoding = {**model.hparams.decoding, **decoding_options(args)}
+    settings = ServeSettings(
+        max_batch=args.max_batch,
+        batch_window_ms=args.batch_window_ms,
+        max_queue=args.max_queue,
+        max_audio_seconds=args.max_audio_seconds,
+        max_tokens=args.max_tokens,
+    )
+    serve(model, host=args.host, port=args.port, settings=settings, model_name=args.model_name)
+
+
+COMMANDS = {
+    "serve": run_serve,
+    "answer": run_answer,
+    "transcribe": run_transcribe,
+    "export": run_export,
+    "convert-release": run_convert,
+}
 
 
 def main(argv=None, err=None):

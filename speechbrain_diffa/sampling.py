@@ -277,6 +277,7 @@ def generate(
     cache=None,
     eos_early_stop=False,
     stats=None,
+    on_block=None,
 ):
     """Answer by iterative unmasking of ``[MASK] x gen_length`` after ``prompt``.
 
@@ -322,6 +323,9 @@ def generate(
         Stop a row when its current block has EOS and no mask before it.
     stats : dict
         If given, receives ``nfe`` (forward passes).
+    on_block : callable
+        If given, called after each block with the answer so far, ``(batch, tokens up to the
+        block's end)`` (what a streaming server sends as each block is committed).
 
     Returns
     -------
@@ -400,6 +404,8 @@ def generate(
                 finished = _stop_at_eos(x, start, end, mask_id, eos_id, finished)
             if fast and not ((x[:, start:end] == mask_id) & ~finished[:, None]).any():
                 break  # block done (the reference keeps stepping: leftover masks elsewhere may commit)
+        if on_block is not None:
+            on_block(x[:, prompt_len:end])
         if bool(finished.all()):
             break
     if stats is not None:

@@ -26,7 +26,7 @@ def run(argv, capsys):
     return status, out.out, out.err
 
 
-@pytest.mark.parametrize("command", ["answer", "transcribe", "export", "convert-release"])
+@pytest.mark.parametrize("command", ["answer", "transcribe", "export", "convert-release", "serve"])
 def test_every_command_has_help(command, capsys):
     """--help describes the command and exits 0."""
     with pytest.raises(SystemExit) as exit_info:
@@ -129,3 +129,20 @@ def test_bad_options_give_one_error_line_in_both_command_lines(option, message, 
         err = capsys.readouterr().err
         assert exited.value.code == 2 and message in err, err
         assert [line for line in err.splitlines() if "error:" in line] == [err.splitlines()[-1]]
+
+
+def test_serve_loads_the_folder_and_its_options_become_the_server_defaults(folder, monkeypatch, capsys):
+    """``diffa2 serve`` hands uvicorn the folder's model, with the command line's decoding and limits."""
+    import speechbrain_diffa.serving as serving
+
+    seen = {}
+    monkeypatch.setattr(serving, "serve", lambda model, **kwargs: seen.update(model=model, **kwargs))
+    status, _, err = run(["serve", "-m", folder, "--port", "8123", "--max_batch", "4", "--reference", "--steps", "8"],
+                         capsys)  # fmt: skip
+    assert status == 0, err
+    assert seen["port"] == 8123 and seen["settings"].max_batch == 4 and seen["model_name"] == "diffa2"
+    decoding = seen["model"].hparams.decoding
+    assert decoding["steps"] == 8 and decoding["cache"] is None and decoding["gen_length"] == 16
+    with pytest.raises(SystemExit) as stop:  # argparse: one usage line and the error, status 2
+        cli.main(["serve", "-m", folder, "--port", "70000"])
+    assert stop.value.code == 2 and "a port number (1-65535)" in capsys.readouterr().err
