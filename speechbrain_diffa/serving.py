@@ -413,6 +413,7 @@ def build_app(model, settings=None, model_name="diffa2"):
     app = FastAPI(title="DIFFA-2", lifespan=lifespan)
 
     def error(status, message):
+        """An OpenAI-shaped error response, counted by status."""
         state["metrics"].requests.labels(status=str(status)).inc()
         kind = "invalid_request_error" if status < 500 else "server_error"
         return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
@@ -442,6 +443,7 @@ def build_app(model, settings=None, model_name="diffa2"):
         return body
 
     def count_tokens(question, answer):
+        """(prompt tokens without the audio block, answer tokens) for the response's usage."""
         chat = model.model.chat
         return len(chat.prompt(question).ids), len(chat.tokenizer.encode(answer, add_special_tokens=False))
 
@@ -476,7 +478,8 @@ def build_app(model, settings=None, model_name="diffa2"):
         loop, texts = asyncio.get_running_loop(), asyncio.Queue()
         chat = model.model.chat
 
-        def on_block(tokens):  # in the worker thread, after each block: the committed text so far
+        def on_block(tokens):
+            """In the worker thread, after each block: hand the committed text so far to the event loop."""
             loop.call_soon_threadsafe(texts.put_nowait, chat.decode_answer(tokens[0].tolist()))
 
         ident, sent = f"chatcmpl-{uuid.uuid4().hex}", ""
