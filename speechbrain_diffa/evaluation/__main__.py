@@ -45,7 +45,6 @@ def parse_args(argv=None):
     p.add_argument("--prompt", help="prompt template with {question} and {choices} (default: DIFFA-2's)")
     add_decoding_arguments(p, "DIFFA-2's own for the benchmark, BENCHMARK_PRESETS in decoding_presets")
     p.add_argument("--mode", default="strict", choices=scoring.MODES, help="mode of report.json's top level")
-    p.add_argument("--no_letter_map", action="store_true", help="score bare letters as the official script does")
     p.add_argument("--allow_incomplete", action="store_true", help="score despite missing audio/records/predictions")
     p.add_argument("--merge", action="store_true", help="only merge existing predictions and score them")
     p.add_argument("--max_batches", type=positive_int, help="stop after this many batches (resume later)")
@@ -92,7 +91,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prepared = prepare(args.benchmark, args.data, **reader_options(args))
     check_complete(prepared, args.allow_incomplete)
-    common = dict(mode=args.mode, letter_map=not args.no_letter_map, allow_incomplete=args.allow_incomplete)
+    common = dict(mode=args.mode, allow_incomplete=args.allow_incomplete)
     if args.merge:
         settings = _recorded_settings(args.out)
         if settings is None:

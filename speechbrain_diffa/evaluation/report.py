@@ -21,8 +21,8 @@ from speechbrain_diffa.evaluation.published import published_rows, published_tab
 PREDICTION_KEYS = {"mmau": "model_output", "mmar": "answer_prediction", "mmsu": "response"}
 
 
-def score_item(benchmark, item, prediction, mode="strict", letter_map=True):
-    """Score one multiple-choice item; ``prediction`` None means no prediction was made.
+def score_item(benchmark, item, prediction, mode="strict"):
+    """Score one multiple-choice item in one of :data:`~scoring.MODES`; ``prediction`` None: none was made.
 
     Returns
     -------
@@ -34,7 +34,7 @@ def score_item(benchmark, item, prediction, mode="strict", letter_map=True):
     -------
     >>> from speechbrain_diffa.evaluation.benchmarks import Item
     >>> item = Item("q", "q.wav", "Who?", ["Man", "Woman"], "Woman")
-    >>> score_item("mmau", item, "B")["correct"], score_item("mmau", item, "B", letter_map=False)["correct"]
+    >>> score_item("mmau", item, "B", mode="letter-mapped")["correct"], score_item("mmau", item, "B")["correct"]
     (True, False)
     >>> score_item("mmau", item, None, mode="official")["counted"], score_item("mmau", item, None)["counted"]
     (False, True)
@@ -44,7 +44,7 @@ def score_item(benchmark, item, prediction, mode="strict", letter_map=True):
     """
     if mode not in scoring.MODES:
         raise ValueError(f"mode must be one of {scoring.MODES}, got {mode!r}")
-    strict = mode == "strict"
+    strict = mode != "official"
     out = {"correct": False, "counted": True, "missing": prediction is None, "unparseable": False, "scored": None}
     if benchmark == "mmsu":
         # The official script reads an absent response as "" (counted wrong), so both modes count it.
@@ -61,7 +61,7 @@ def score_item(benchmark, item, prediction, mode="strict", letter_map=True):
     if prediction is None:
         out["counted"] = strict  # MMAU/MMAR official scripts skip records without a prediction
         return out
-    text = scoring.letter_to_choice(prediction, item.choices) if letter_map else prediction
+    text = scoring.letter_to_choice(prediction, item.choices) if mode == "letter-mapped" else prediction
     out["scored"] = text
     out["unparseable"] = not scoring.mmau_words(text)
     out["correct"] = scoring.mmau_match(text, item.choices, item.answer)
@@ -80,7 +80,7 @@ def _percent(correct, total):
     return 100.0 * correct / total if total else None
 
 
-def accuracy_report(prepared, predictions, mode="strict", letter_map=True):
+def accuracy_report(prepared, predictions, mode="strict"):
     """Accuracy of ``predictions`` (id -> text) on a prepared multiple-choice set.
 
     Items whose audio was missing count as missing predictions; in strict mode records that could
@@ -94,9 +94,10 @@ def accuracy_report(prepared, predictions, mode="strict", letter_map=True):
     >>> preds = {"0": "yes", "1": "A", "2": "no"}
     >>> r = accuracy_report(data, preds)
     >>> r["overall"], r["items_scored"], r["items_missing"], r["per_category"]["task"]["sound"]["total"]
-    (50.0, 4, 1, 4)
-    >>> accuracy_report(data, preds, mode="official")["overall"]
-    66.66666666666667
+    (25.0, 4, 1, 4)
+    >>> official, mapped = (accuracy_report(data, preds, mode)["overall"] for mode in ("official", "letter-mapped"))
+    >>> round(official, 2), mapped
+    (33.33, 50.0)
     """
     items = list(prepared.items) + list(prepared.unusable_items)
     if any(item.answer is None for item in items):
@@ -111,7 +112,7 @@ def accuracy_report(prepared, predictions, mode="strict", letter_map=True):
     groups = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     counts = {"unparseable": 0, "missing": 0, "skipped": 0}
     for item in items:
-        out = score_item(prepared.benchmark, item, predictions.get(item.id), mode, letter_map)
+        out = score_item(prepared.benchmark, item, predictions.get(item.id), mode)
         counts["unparseable"] += out["unparseable"]
         counts["missing"] += out["missing"]
         if not out["counted"]:
@@ -124,11 +125,12 @@ def accuracy_report(prepared, predictions, mode="strict", letter_map=True):
             groups[key][value][1] += 1
     unusable_ids = {item.id for item in prepared.unusable_items}
     malformed = len([i for i in prepared.bad_ids if i not in unusable_ids])
-    if mode == "strict":
+    if mode != "official":
         totals[1] += malformed
     return {
         "mode": mode,
-        "letter_to_text": letter_map and prepared.benchmark != "mmsu",
+        "meaning": scoring.MODE_MEANINGS[mode],
+        "letter_to_text": mode == "letter-mapped" and prepared.benchmark != "mmsu",
         "overall": _percent(*totals),
         "correct": totals[0],
         "per_category": {
@@ -147,7 +149,8 @@ def accuracy_report(prepared, predictions, mode="strict", letter_map=True):
 def wer_report(prepared, predictions, mode="strict"):
     """Word error rate of transcripts, after :func:`~scoring.normalize_transcript` on both sides.
 
-    Strict mode scores a missing transcript as empty (all deletions); official mode skips it.
+    Strict mode scores a missing transcript as empty (all deletions); official mode skips it
+    (``letter-mapped`` is strict: there are no letters to map).
 
     Example
     -------
@@ -188,7 +191,7 @@ def wer_report(prepared, predictions, mode="strict"):
     }
 
 
-def build_report(prepared, predictions, mode="strict", letter_map=True):
+def build_report(prepared, predictions, mode="strict"):
     """The report for any benchmark (accuracy, or WER for LibriSpeech).
 
     Example
@@ -200,15 +203,15 @@ def build_report(prepared, predictions, mode="strict", letter_map=True):
     """
     if prepared.benchmark == "librispeech":
         return wer_report(prepared, predictions, mode)
-    return accuracy_report(prepared, predictions, mode, letter_map)
+    return accuracy_report(prepared, predictions, mode)
 
 
 def _fmt(value):
     return "–" if value is None else f"{value:.2f}"
 
 
-def markdown(report, other=None, settings=None):
-    """The report as Markdown: a header, the overall numbers of both modes and per-category tables.
+def markdown(report, modes=None, settings=None):
+    """The report as Markdown: a header, the overall number of each mode (and what it means), per-category tables.
 
     Example
     -------
@@ -229,14 +232,20 @@ def markdown(report, other=None, settings=None):
         lines += [
             f"Model: `{json.dumps(settings.get('model'))}`  ",
             f"Decoding: `{json.dumps(settings.get('decoding'))}`  ",
-            f"Scorer version {settings.get('scorer_version')}; letter→option text: {report.get('letter_to_text')}",
+            f"Scorer version {settings.get('scorer_version')}",
             "",
         ]
-    lines += [f"| mode | {metric} | items scored | unparseable | skipped | missing |", "|---|---|---|---|---|---|"]
-    for r in [report] + ([other] if other else []):
+        if settings.get("release"):
+            lines += [f"Release: {settings['release']}", ""]
+    lines += [
+        f"| mode | {metric} | items scored | unparseable | skipped | missing | meaning |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in (modes or {report["mode"]: report}).values():
         lines.append(
             f"| {r['mode']} | {_fmt(r.get('overall'))} | {r.get('items_scored', '')} | "
-            f"{r.get('items_unparseable', '')} | {r.get('items_skipped', '')} | {r.get('items_missing', '')} |"
+            f"{r.get('items_unparseable', '')} | {r.get('items_skipped', '')} | {r.get('items_missing', '')} | "
+            f"{scoring.MODE_MEANINGS[r['mode']]} |"
         )
     if report.get("note"):
         lines += ["", report["note"]]
@@ -278,25 +287,20 @@ def chart_bars(report):
     return bars
 
 
-def official_input(prepared, predictions, path, letter_map=True):
-    """Write the benchmark records with each prediction under the official script's key.
+def official_input(prepared, predictions, path):
+    """Write the benchmark records with each raw prediction under the official script's key.
 
-    The file is what the official ``evaluation.py`` / ``mmsu_evaluation.py`` read, so their numbers
-    can be checked against our official mode (MMAU test: this is also the file to submit). With
-    ``letter_map`` the MMAU/MMAR key holds the letter-mapped text and ``raw_prediction`` the output.
+    The file is what the official ``evaluation.py`` / ``mmsu_evaluation.py`` read, so running them
+    on it gives our ``official`` mode's number (MMAU test: this is also the file to submit).
     """
     key = PREDICTION_KEYS[prepared.benchmark]
     records = []
     for item in list(prepared.items) + list(prepared.unusable_items):
         record = dict(item.record)
         if item.id in predictions:
-            raw = predictions[item.id]
-            mapped = letter_map and prepared.benchmark != "mmsu"
-            record[key] = scoring.letter_to_choice(raw, item.choices) if mapped else raw
+            record[key] = predictions[item.id]
             if prepared.benchmark == "mmau":
                 record["model_prediction"] = record[key]  # the key the README names
-            if mapped:
-                record["raw_prediction"] = raw
         records.append(record)
     with open(path, "w", encoding="utf-8") as f:
         if path.endswith(".jsonl"):
@@ -305,24 +309,23 @@ def official_input(prepared, predictions, path, letter_map=True):
             json.dump(records, f, ensure_ascii=False, indent=1)
 
 
-def write_reports(out_dir, prepared, predictions, settings, mode="strict", letter_map=True):
+def write_reports(out_dir, prepared, predictions, settings, mode="strict"):
     """Score and write ``report.json``, ``report.md``, ``report.png`` (and the official-input file).
 
-    ``report.json`` holds the chosen mode at top level and the other mode under ``"other_mode"``,
-    with the run settings under ``"run"``. Returns the report dict.
+    ``report.json`` holds the chosen mode at top level, every mode under ``"modes"`` and the run
+    settings under ``"run"``. Returns the report dict.
     """
-    report = build_report(prepared, predictions, mode, letter_map)
-    other_mode = "official" if mode == "strict" else "strict"
-    other = build_report(prepared, predictions, other_mode, letter_map)
-    full = dict(report, other_mode=other, run=settings)
+    modes = {m: build_report(prepared, predictions, m) for m in scoring.MODES}
+    report = modes[mode]
+    full = dict(report, modes=modes, run=settings)
     with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
         json.dump(full, f, ensure_ascii=False, indent=2)
     with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as f:
-        f.write(markdown(report, other, settings))
+        f.write(markdown(report, modes, settings))
     if report.get("overall") is not None and "per_category" in report:
         title = f"{prepared.benchmark} {prepared.split or ''} {mode} accuracy %"
         accuracy_chart(os.path.join(out_dir, "report.png"), title, chart_bars(report), chart_published(prepared))
     if prepared.benchmark in PREDICTION_KEYS:
         name = "official_input.jsonl" if prepared.benchmark != "mmau" else "official_input.json"
-        official_input(prepared, predictions, os.path.join(out_dir, name), letter_map)
+        official_input(prepared, predictions, os.path.join(out_dir, name))
     return full

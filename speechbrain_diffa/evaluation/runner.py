@@ -277,7 +277,7 @@ def decode_shard(prepared, answerer, out_dir, settings, rank=0, world_size=1, ma
     return True
 
 
-def merge_and_report(prepared, out_dir, settings, mode="strict", letter_map=True, allow_incomplete=False):
+def merge_and_report(prepared, out_dir, settings, mode="strict", allow_incomplete=False):
     """Merge every prediction file into ``predictions.jsonl`` (item order) and write the reports.
 
     Refuses to score when predictions are missing, unless ``allow_incomplete`` (then the report
@@ -301,8 +301,8 @@ def merge_and_report(prepared, out_dir, settings, mode="strict", letter_map=True
     os.replace(tmp, os.path.join(out_dir, MERGED))
     for path in glob.glob(os.path.join(out_dir, "predictions.rank*.jsonl")):
         os.remove(path)
-    recorded = dict(settings, mode=mode, letter_to_text=letter_map)
-    return write_reports(out_dir, prepared, dict(ordered), recorded, mode, letter_map)
+    recorded = dict(settings, mode=mode)
+    return write_reports(out_dir, prepared, dict(ordered), recorded, mode)
 
 
 def _distributed():
@@ -322,7 +322,6 @@ def run_benchmark(
     rank=None,
     world_size=None,
     mode="strict",
-    letter_map=True,
     max_batches=None,
     allow_incomplete=False,
     progress=True,
@@ -346,9 +345,8 @@ def run_benchmark(
     rank, world_size : int
         Shard (default: torchrun's environment, else a single process).
     mode : str
-        ``"strict"`` or ``"official"``: the mode of ``report.json``'s top level (both are computed).
-    letter_map : bool
-        Map bare letters to option text before the MMAU/MMAR match.
+        One of :data:`~speechbrain_diffa.evaluation.scoring.MODES`: the mode of ``report.json``'s top
+        level (every mode is computed and reported).
     max_batches : int
         Stop after this many batches (for tests and partial runs); returns None.
     allow_incomplete : bool
@@ -373,8 +371,10 @@ def run_benchmark(
     >>> audio_io.save(tmp + "/a.wav", torch.rand(1, 1600) - 0.5, 16000)
     >>> items = [Item(f"q{i}", tmp + "/a.wav", "?", ["yes", "no"], ["yes", "no"][i % 2]) for i in range(3)]
     >>> report = run_benchmark(PreparedSet("mmar", tmp, items, []), Always(), tmp + "/out", progress=False)
-    >>> round(report["overall"], 2), report["mode"], report["run"]["decoding"]["steps"]
-    (33.33, 'strict', 16)
+    >>> report["overall"], report["mode"], report["run"]["decoding"]["steps"]  # a bare "B" is not an answer
+    (0.0, 'strict', 16)
+    >>> round(report["modes"]["letter-mapped"]["overall"], 2)  # mapped to option B, "no"
+    33.33
     """
     rank, world_size = shard_from_env(rank, world_size)
     os.makedirs(out_dir, exist_ok=True)
@@ -392,4 +392,4 @@ def run_benchmark(
         if any(item.id not in predictions for item in prepared.items):
             logger.info("Rank %d done; other shards still running (merge when all are done)", rank)
             return None
-    return merge_and_report(prepared, out_dir, settings, mode, letter_map, allow_incomplete)
+    return merge_and_report(prepared, out_dir, settings, mode, allow_incomplete)

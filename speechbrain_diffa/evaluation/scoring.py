@@ -10,15 +10,17 @@ The rules (read from Sakshi113/MMAU ``evaluation.py`` @ 110127f, ddlBoJack/MMAR
 * **MMSU** (:func:`mmsu_letter`): strip, drop ``\\n``; the literal ``"None"`` is no answer; the
   first character if it is A-D, else the second-to-last if it is A-D, else no letter.
 
-Two reporting modes (:data:`MODES`):
+Three reporting modes (:data:`MODES`), all computed for every report:
 
-* ``official``: what the official script prints. MMAU/MMAR skip items without a prediction; MMSU
-  skips non-empty responses it cannot read (empty or ``"None"`` count as wrong).
-* ``strict``: every item counts; missing or unreadable predictions are wrong.
-
-Before the MMAU-style match the harness maps a bare letter (``"B"``, ``"B."``, ``"(B)"``) to its
-option text (:func:`letter_to_choice`), so a correct letter answer is not scored wrong (the
-official match gives a bare letter ~0 %). This is recorded in every report.
+* ``official``: what the official script prints when run on the model's raw outputs. MMAU/MMAR
+  skip items without a prediction; MMSU skips non-empty responses it cannot read (empty or
+  ``"None"`` count as wrong).
+* ``strict``: the same rules on the raw outputs, but every item counts; missing or unreadable
+  predictions are wrong.
+* ``letter-mapped``: ``strict``, after a bare letter (``"B"``, ``"B."``, ``"(B)"``) or ``"B. <text
+  of B>"`` is mapped to its option's text (:func:`letter_to_choice`); the official match scores a
+  bare letter as wrong even when it is the right option. For MMSU, which reads letters, it equals
+  ``strict``.
 
 Authors
  * speechbrain_diffa contributors 2026
@@ -28,13 +30,18 @@ import re
 import string
 
 # Bump when a scoring rule changes; recorded in every report.
-SCORER_VERSION = "1.0"
+SCORER_VERSION = "2.0"  # 2.0: official and strict score raw outputs; letter mapping is its own mode
 OFFICIAL_SOURCES = {
     "mmau": "Sakshi113/MMAU evaluation.py @ 110127f",
     "mmar": "ddlBoJack/MMAR code/evaluation.py @ 3bce090",
     "mmsu": "dingdongwang/MMSU mmsu_evaluation.py @ 217d1d3",
 }
-MODES = ("official", "strict")
+MODES = ("official", "strict", "letter-mapped")
+MODE_MEANINGS = {
+    "official": "the official script's rule on the raw outputs, with its skips",
+    "strict": "the official rule on the raw outputs; every item counts (missing or unreadable = wrong)",
+    "letter-mapped": "strict, after mapping a bare option letter to its option's text",
+}
 MMSU_LETTERS = "ABCD"
 
 _WORD = re.compile(r"\w+")

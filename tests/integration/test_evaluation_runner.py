@@ -10,6 +10,7 @@ from speechbrain_diffa.evaluation import fixtures
 from speechbrain_diffa.evaluation.__main__ import main
 from speechbrain_diffa.evaluation.benchmarks import prepare
 from speechbrain_diffa.evaluation.runner import ModelAnswerer, read_predictions, run_benchmark
+from speechbrain_diffa.evaluation.scoring import MODES, SCORER_VERSION
 
 FAST = {"steps": 2, "gen_length": 2, "block_length": 2}  # keep the tiny model quick
 
@@ -58,7 +59,7 @@ def test_report_for_every_benchmark(benchmark, answerer, tmp_path):
     report = run_benchmark(data, answerer, out, batch_size=2, decoding=FAST, progress=False)
     assert report["items_scored"] == 5 and report["mode"] == "strict"
     assert report["run"]["model"] == answerer.description and report["run"]["decoding"]["steps"] == 2
-    assert report["run"]["scorer_version"] == "1.0"
+    assert report["run"]["scorer_version"] == SCORER_VERSION
     assert ("{question}" in report["run"]["prompt"]) == (benchmark != "librispeech")
     for name in ("predictions.jsonl", "report.json", "report.md"):
         assert os.path.isfile(os.path.join(out, name))
@@ -133,7 +134,7 @@ def test_command_line(answerer, tmp_path, capsys):
         main(["mmar", "--data", data_dir, "--out", out, "--merge"])
     report = main(["mmar", "--data", data_dir, "--out", out, "--merge", "--allow_incomplete", "--mode", "official"])
     assert report["mode"] == "official" and report["items_scored"] == 2 and report["items_skipped"] == 1
-    assert report["other_mode"]["items_scored"] == 3
+    assert report["modes"]["strict"]["items_scored"] == 3 and set(report["modes"]) == set(MODES)
     assert "# MMAR" in capsys.readouterr().out
     json.load(open(os.path.join(out, "report.json"), encoding="utf-8"))
     with pytest.raises(SystemExit, match="--version"):

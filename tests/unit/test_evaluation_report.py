@@ -38,22 +38,20 @@ def styled_predictions(items):
 
 
 def test_modes_and_counts(mmau):
+    """official and strict score the raw outputs (official with its skips); letter-mapped maps letters first."""
     preds = styled_predictions(mmau.items)
     strict = accuracy_report(mmau, preds)
     official = accuracy_report(mmau, preds, mode="official")
-    raw = accuracy_report(mmau, preds, mode="official", letter_map=False)
-    assert strict["items_scored"] == 12 and strict["items_missing"] == 2
+    mapped = accuracy_report(mmau, preds, mode="letter-mapped")
+    assert strict["items_scored"] == mapped["items_scored"] == 12 and strict["items_missing"] == 2
     assert strict["items_unparseable"] == 2  # the empty predictions
     assert official["items_scored"] == 10 and official["items_skipped"] == 2
-    assert strict["correct"] == official["correct"] == 6  # text, letter and "L. text" styles
-    assert strict["overall"] == 50.0 and official["overall"] == 60.0
-    assert (
-        raw["correct"]
-        == 2
-        + sum(  # bare letters fail; "L. text" passes unless a distractor has the letter
-            official_string_match(i.answer, preds[i.id], i.choices) for i in mmau.items[2::6]
-        )
-    )
+    assert mapped["correct"] == 6 and mapped["overall"] == 50.0  # text, letter and "L. text" styles
+    # the raw outputs: bare letters fail; "L. text" passes unless a distractor has the letter
+    raw_correct = 2 + sum(official_string_match(i.answer, preds[i.id], i.choices) for i in mmau.items[2::6])
+    assert strict["correct"] == official["correct"] == raw_correct
+    assert official["overall"] == pytest.approx(100 * raw_correct / 10)
+    assert not strict["letter_to_text"] and mapped["letter_to_text"]
     tasks = strict["per_category"]["task"]
     assert set(tasks) == {"sound", "music", "speech"} and sum(t["total"] for t in tasks.values()) == 12
     assert set(strict["per_category"]) == {"task", "category", "sub-category", "difficulty"}
@@ -67,7 +65,7 @@ def test_official_input_reproduces_official_mode(mmau, tmp_path):
     with_key = [r for r in records if "model_output" in r]
     scored = [official_string_match(r["answer"], r["model_output"], r["choices"]) for r in with_key]
     assert report["overall"] == pytest.approx(100 * sum(scored) / len(scored))
-    assert report["other_mode"]["mode"] == "strict"
+    assert set(report["modes"]) == {"official", "strict", "letter-mapped"}
 
 
 def test_mmsu_report_matches_official_loop(tmp_path):
@@ -125,7 +123,7 @@ def test_files_written(mmau, tmp_path):
     for key in ("overall", "per_category", "items_scored", "items_unparseable", "mode", "run"):
         assert key in report
     md = (out / "report.md").read_text(encoding="utf-8")
-    assert md.startswith("# MMAU test-mini (v05.15.25)") and "| strict | 50.00 |" in md
+    assert md.startswith("# MMAU test-mini (v05.15.25)") and "| letter-mapped | 50.00 |" in md and "| official |" in md
     assert "Published numbers" in md and "| DIFFA-2 | 69.60 | version not stated |" in md
     png = (out / "report.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -139,5 +137,5 @@ def test_mmau_test_split_is_not_scored(tmp_path):
     report = write_reports(str(tmp_path), data, {data.items[0].id: "B"}, {"benchmark": "mmau"})
     assert report["overall"] is None and "withheld" in report["note"]
     records = json.load(open(os.path.join(str(tmp_path), "official_input.json"), encoding="utf-8"))
-    assert records[0]["model_output"] == data.items[0].choices[1] and records[0]["raw_prediction"] == "B"
+    assert records[0]["model_output"] == records[0]["model_prediction"] == "B"  # the raw output, for submission
     assert "model_output" not in records[1]
