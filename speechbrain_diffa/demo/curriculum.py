@@ -548,7 +548,7 @@ def run_demo(output, settings=FULL, seed=0):
     standins = build_standins(data, models, settings, seed)
     summary = {"settings": asdict(settings), "seed": seed, "chance": chance_levels(data), "stages": {},
                "standin_seconds": standins.pop("seconds")}  # fmt: skip
-    prepared = prepare("mmau", data)  # the held-out test, read and checked once
+    prepared = prepare("mmau", data, unofficial="the demo's generated test")  # read and checked once
     check_complete(prepared)
     previous = ""
     for stage, name in STAGES:

@@ -28,6 +28,8 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from speechbrain_diffa.evaluation.releases import identify
+
 logger = logging.getLogger(__name__)
 
 BENCHMARKS = ("mmau", "mmar", "mmsu", "librispeech")
@@ -108,6 +110,7 @@ class PreparedSet:
     split: str = None
     unusable_items: list = field(default_factory=list)
     records: int = None
+    release: str = None  # which official file this is (evaluation.releases), or why it is not known
 
     @property
     def num_records(self):
@@ -253,7 +256,33 @@ def _collect(benchmark, path, records, parse, **info):
     return PreparedSet(benchmark, path, items, problems, unusable_items=unusable, records=len(records), **info)
 
 
-def read_mmau(folder, split="test-mini", version="v05.15.25"):
+def _release_of(path, benchmark, split=None, version=None, unofficial=None):
+    """``(version, release text)`` of a benchmark file: told by its content when it is a known release.
+
+    A ``version`` that contradicts a known file is an error; an unknown file needs one for MMAU
+    (scores compare only within a release) and is scored with a warning, unless the caller says
+    what it is (``unofficial``, e.g. the demo's generated test).
+    """
+    if unofficial is not None:
+        return version, f"{unofficial} (not an official file), {benchmark} {version or ''} layout".rstrip()
+    release = identify(path)
+    if release is not None:
+        if release.benchmark != benchmark or (split is not None and release.split != split):
+            what = f"{release.benchmark} {release.split}"
+            raise ValueError(f"{path} is {release}: the {what} file, not {benchmark} {split}")
+        if version is not None and version != release.version:
+            raise ValueError(f"{path} is {release}; the version given, {version!r}, contradicts it")
+        return release.version, str(release)
+    if benchmark == "mmau" and version is None:
+        raise ValueError(
+            f"{path} is not a known official MMAU file (edited, re-hosted or converted): say which release it "
+            f"follows with version= (--version {' or '.join(MMAU_VERSIONS)}); scores compare only within one"
+        )
+    logger.warning(f"{path} is not a known official {benchmark} release file; scoring it as given ({version})")
+    return version, f"not a known official file ({os.path.basename(path)}), scored as {version or 'given'}"
+
+
+def read_mmau(folder, split="test-mini", version=None, unofficial=None):
     """Read MMAU ``test-mini`` or ``test`` (2024 or v05.15.25 layout) from a local copy.
 
     Arguments
@@ -281,15 +310,16 @@ def read_mmau(folder, split="test-mini", version="v05.15.25"):
     ...        "category": "Reasoning", "sub-category": "Speaker", "difficulty": "easy"}
     >>> json.dump([rec, dict(rec, id="q2", audio_id="./test-mini-audios/q2.wav")],
     ...           open(folder + "/mmau-test-mini.json", "w"))
-    >>> data = read_mmau(folder)
+    >>> data = read_mmau(folder, unofficial="a doctest's file")
     >>> [i.id for i in data.items], [str(p).split(": ", 1)[1] for p in data.problems]
     (['q1'], ["record 'q2', field 'audio_id': audio file not found: .../q2.wav"])
     """
     if split not in MMAU_SPLITS:
         raise ValueError(f"MMAU split must be one of {MMAU_SPLITS}, got {split!r}")
-    if version not in MMAU_VERSIONS:
+    if version is not None and version not in MMAU_VERSIONS:
         raise ValueError(f"MMAU version must be one of {MMAU_VERSIONS}, got {version!r}")
     path = _find_file(folder, [f"mmau-{split}.json", f"mmau_{split.replace('-', '_')}.json"], "MMAU JSON")
+    version, release = _release_of(path, "mmau", split, version, unofficial)
     base = os.path.dirname(os.path.abspath(path))
     audio_dirs = (f"{split}-audios", "test-mini-audios", "test-audios", "audios", "audio")
 
@@ -323,7 +353,8 @@ def read_mmau(folder, split="test-mini", version="v05.15.25"):
         check.audio(audio, "audio_id")
         return item, check.problems
 
-    return _collect("mmau", path, _load_records(path), parse, version=version, split=split)
+    records = _load_records(path)
+    return _collect("mmau", path, records, parse, version=version, split=split, release=release)
 
 
 def read_mmar(folder):
@@ -364,7 +395,8 @@ def read_mmar(folder):
         check.audio(audio, "audio_path")
         return item, check.problems
 
-    return _collect("mmar", path, _load_records(path), parse)
+    version, release = _release_of(path, "mmar")
+    return _collect("mmar", path, _load_records(path), parse, version=version, release=release)
 
 
 MMSU_CHOICE_KEYS = ("choice_a", "choice_b", "choice_c", "choice_d")
@@ -427,7 +459,8 @@ def read_mmsu(folder):
         check.audio(audio, "audio_path")
         return item, check.problems
 
-    return _collect("mmsu", path, _load_records(path), parse)
+    release = "DIFFA's local JSON copy (no official file to compare with)"
+    return _collect("mmsu", path, _load_records(path), parse, release=release)
 
 
 def read_librispeech(folder, subset="test-clean"):

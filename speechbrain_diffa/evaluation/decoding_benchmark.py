@@ -413,7 +413,7 @@ def trained_model_rows(model_dir, data_dir, n_items, batches, device="cpu"):
     from speechbrain_diffa.prompts import MMAU_PROMPT, build_prompt
 
     model = DIFFA2.from_hparams(source=model_dir, run_opts={"device": device})
-    items = prepare("mmau", data_dir).items[:n_items]
+    items = prepare("mmau", data_dir, unofficial="an MMAU-format test").items[:n_items]
     audio = [load_audio(item.audio) for item in items]
     prompts = [build_prompt(MMAU_PROMPT, item.question, item.choices) for item in items]
     rows, reference = [], None

@@ -221,6 +221,7 @@ def run_settings(prepared, answerer, batch_size, prompt=None, decoding=None):
         "benchmark": prepared.benchmark,
         "split": prepared.split,
         "version": prepared.version,
+        "release": prepared.release,
         "source": os.path.abspath(prepared.source),
         "model": getattr(answerer, "description", None) or {"class": type(answerer).__name__},
         "decoding": preset(BENCHMARK_PRESETS[prepared.benchmark], **(decoding or {})),

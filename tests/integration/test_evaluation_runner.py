@@ -137,8 +137,10 @@ def test_command_line(answerer, tmp_path, capsys):
     assert report["modes"]["strict"]["items_scored"] == 3 and set(report["modes"]) == set(MODES)
     assert "# MMAR" in capsys.readouterr().out
     json.load(open(os.path.join(out, "report.json"), encoding="utf-8"))
-    with pytest.raises(SystemExit, match="--version"):
-        main(["mmau", "--data", data_dir, "--out", out, "--model", "m"])
+    mmau_dir = str(tmp_path / "mmau")
+    fixtures.write_mmau(mmau_dir, n=2)
+    with pytest.raises(ValueError, match="not a known official MMAU file .*--version 2024 or v05.15.25"):
+        main(["mmau", "--data", mmau_dir, "--out", out, "--model", "m"])
     if importlib.util.find_spec("speechbrain_diffa.inference") is None:  # until the interface exists
         with pytest.raises(RuntimeError, match="inference"):
             main(["mmar", "--data", data_dir, "--out", str(tmp_path / "o2"), "--model", str(tmp_path)])

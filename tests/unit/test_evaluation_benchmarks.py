@@ -32,7 +32,7 @@ def test_mmau_test_mini_both_layouts(tmp_path, version):
 
 def test_mmau_test_split_has_no_answers(tmp_path):
     fixtures.write_mmau(str(tmp_path), n=4, split="test")
-    data = read_mmau(str(tmp_path), split="test")
+    data = read_mmau(str(tmp_path), split="test", version="v05.15.25")
     assert not data.problems and all(i.answer is None for i in data.items)
 
 
@@ -43,7 +43,7 @@ def test_mmau_test_split_withholds_answers_as_empty_strings(tmp_path):
     for record in records:
         record["answer"] = ""
     json.dump(records, open(path, "w", encoding="utf-8"))
-    data = read_mmau(str(tmp_path), split="test")
+    data = read_mmau(str(tmp_path), split="test", version="v05.15.25")
     assert not data.problems and len(data.items) == 4 and all(i.answer is None for i in data.items)
 
 
@@ -61,7 +61,7 @@ def test_answers_that_are_not_verbatim_options_are_scored_with_a_warning(tmp_pat
     assert not data.problems and len(data.items) == 3
     assert "is not verbatim one of the options" in caplog.text and lines[0]["id"] in caplog.text
     with pytest.raises(FileNotFoundError, match="mmau-test-mini.json"):
-        read_mmau(str(tmp_path), split="test-mini")
+        read_mmau(str(tmp_path), split="test-mini", version="v05.15.25")
 
 
 def test_mmau_bad_records_are_named(tmp_path):
@@ -74,7 +74,7 @@ def test_mmau_bad_records_are_named(tmp_path):
     records.append(dict(records[4]))  # duplicate id
     json.dump(records, open(path, "w", encoding="utf-8"))
     os.remove(os.path.join(str(tmp_path), records[4]["audio_id"]))
-    data = read_mmau(str(tmp_path))
+    data = read_mmau(str(tmp_path), version="v05.15.25")
     found = sorted((p.id, p.field) for p in data.problems)
     assert found == [
         ("mmau-0000-ü", "answer"),
@@ -140,3 +140,54 @@ def test_librispeech(tmp_path):
     assert data.items[1].answer == "IT'S TIME NUMBER ONE"
     with pytest.raises(FileNotFoundError, match="test-clean"):
         read_librispeech(str(tmp_path), subset="test-clean")
+
+
+def _as_known(monkeypatch, path, release):
+    """Register the file at ``path`` as ``release`` (the real table holds the organisers' files)."""
+    from speechbrain_diffa.evaluation import releases
+
+    blob = releases.git_blob_id(open(path, "rb").read())
+    monkeypatch.setitem(releases.KNOWN_FILES, blob, release)
+
+
+def test_a_known_release_names_its_version_and_a_contradicting_one_is_refused(tmp_path, monkeypatch):
+    from speechbrain_diffa.evaluation.releases import Release
+
+    path = fixtures.write_mmau(str(tmp_path), n=3)
+    _as_known(monkeypatch, path, Release("mmau", "test-mini", "2024", "Sakshi113/MMAU", "mmau-test-mini.json",
+                                         "1f675a9", "2025-03-25"))  # fmt: skip
+    data = read_mmau(str(tmp_path))  # no version needed: the file says which release it is
+    assert data.version == "2024" and "Sakshi113/MMAU mmau-test-mini.json @ 1f675a9" in data.release
+    assert read_mmau(str(tmp_path), version="2024").version == "2024"
+    with pytest.raises(ValueError, match="release 2024; the version given, 'v05.15.25', contradicts it"):
+        read_mmau(str(tmp_path), version="v05.15.25")
+
+
+def test_an_unknown_file_is_scored_with_a_warning_under_the_release_named(tmp_path, caplog):
+    fixtures.write_mmau(str(tmp_path), n=3)
+    with pytest.raises(ValueError, match="not a known official MMAU file"):
+        read_mmau(str(tmp_path))
+    with caplog.at_level("WARNING"):
+        data = read_mmau(str(tmp_path), version="v05.15.25")
+    assert data.version == "v05.15.25" and "not a known official file" in data.release
+    assert "not a known official mmau release file" in caplog.text
+    fixtures.write_mmar(str(tmp_path / "mmar"), n=2)
+    with caplog.at_level("WARNING"):
+        assert "not a known official file" in read_mmar(str(tmp_path / "mmar")).release
+
+
+def test_the_release_table_holds_git_blob_ids():
+    """Every entry is a 40-hex blob id of an MMAU or MMAR file; the id is git's (``git hash-object``)."""
+    import re
+    import subprocess
+
+    from speechbrain_diffa.evaluation.releases import KNOWN_FILES, git_blob_id
+
+    assert all(re.fullmatch(r"[0-9a-f]{40}", blob) for blob in KNOWN_FILES)
+    assert {(r.benchmark, r.split, r.version) for r in KNOWN_FILES.values()} == {
+        ("mmau", "test-mini", "2024"), ("mmau", "test-mini", "v05.15.25"), ("mmau", "test", "2024"),
+        ("mmau", "test", "v05.15.25"), ("mmar", "test", "2025"), ("mmar", "test", "2026")}  # fmt: skip
+    data = b'[{"id": "x"}]\n'
+    git = subprocess.run(["git", "hash-object", "--stdin"], input=data, capture_output=True)
+    if git.returncode == 0:
+        assert git_blob_id(data) == git.stdout.decode().strip()
