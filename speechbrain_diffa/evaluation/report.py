@@ -146,9 +146,33 @@ def accuracy_report(prepared, predictions, mode="strict"):
     }
 
 
-def wer_report(prepared, predictions, mode="strict"):
-    """Word error rate of transcripts, after :func:`~scoring.normalize_transcript` on both sides.
+WER_NORMALISATIONS = {
+    "librispeech": "upper-cased, punctuation except apostrophes removed (LibriSpeech's own form of text)",
+    "whisper": "transformers' Whisper EnglishTextNormalizer (numbers, spellings, contractions), as lmms-eval and "
+    "the Open ASR Leaderboard score; without Whisper's British-to-American spelling map (normalizer.json), "
+    "which transformers does not ship",
+}
+# DIFFA's ASR scoring: WeNet-style tools/compute-wer.py (case-insensitive) after a marker-removal step it does not
+# release; the closest of ours is "librispeech".
+PUBLISHED_WER_NORMALISATION = "librispeech"
 
+
+def _error_rates(pairs):
+    """SpeechBrain's ``ErrorRateStats`` summary of ``[(id, hypothesis tokens, reference tokens)]``."""
+    from speechbrain.utils.metric_stats import ErrorRateStats
+
+    stats = ErrorRateStats()
+    for item_id, hyp, ref in pairs:
+        stats.append([item_id], [hyp], [ref])
+    return stats.summarize() if pairs else {}
+
+
+def wer_report(prepared, predictions, mode="strict"):
+    """Word error rate of transcripts with both normalisations (:data:`WER_NORMALISATIONS`), and CER.
+
+    ``overall`` is the WER after the LibriSpeech normalisation (the closest to how DIFFA scored
+    its published number); ``wer_whisper`` uses Whisper's English normaliser, which the field's
+    tables use; ``cer`` counts characters (spaces included) after the LibriSpeech normalisation.
     Strict mode scores a missing transcript as empty (all deletions); official mode skips it
     (``letter-mapped`` is strict: there are no letters to map).
 
@@ -160,31 +184,40 @@ def wer_report(prepared, predictions, mode="strict"):
     >>> r = wer_report(data, {"u1": "Hello, world!"})
     >>> r["overall"], r["items_missing"], wer_report(data, {"u1": "Hello, world!"}, "official")["overall"]
     (50.0, 1, 0.0)
+    >>> money = [Item("u", "u.flac", "", None, "TWENTY FIVE DOLLARS MISTER SMITH")]
+    >>> r = wer_report(PreparedSet("librispeech", "x", money, []), {"u": "$25, Mr. Smith."})
+    >>> r["overall"], r["wer_whisper"], round(r["cer"], 1)
+    (80.0, 0.0, 71.9)
     """
-    from speechbrain.utils.metric_stats import ErrorRateStats
+    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
 
-    stats = ErrorRateStats()
-    missing = scored = 0
+    whisper = EnglishTextNormalizer({})
+    ours, theirs, chars = [], [], []
+    missing = 0
     for item in list(prepared.items) + list(prepared.unusable_items):
         hypothesis = predictions.get(item.id)
         missing += hypothesis is None
         if hypothesis is None and mode == "official":
             continue
-        scored += 1
-        ref = scoring.normalize_transcript(item.answer).split()
-        hyp = scoring.normalize_transcript(hypothesis or "").split()
-        stats.append([item.id], [hyp], [ref])
-    summary = stats.summarize() if scored else {}
+        ref, hyp = scoring.normalize_transcript(item.answer), scoring.normalize_transcript(hypothesis or "")
+        ours.append((item.id, hyp.split(), ref.split()))
+        chars.append((item.id, list(hyp), list(ref)))
+        theirs.append((item.id, whisper(hypothesis or "").split(), whisper(item.answer).split()))
+    summary, whisper_summary, char_summary = _error_rates(ours), _error_rates(theirs), _error_rates(chars)
     return {
         "mode": mode,
         "metric": "WER %",
-        "normalisation": "uppercase, punctuation except apostrophes removed",
+        "normalisation": WER_NORMALISATIONS["librispeech"],
         "overall": summary.get("WER"),
+        "wer_whisper": whisper_summary.get("WER"),
+        "whisper_normalisation": WER_NORMALISATIONS["whisper"],
+        "cer": char_summary.get("WER"),
+        "published_normalisation": PUBLISHED_WER_NORMALISATION,
         "insertions": summary.get("insertions"),
         "deletions": summary.get("deletions"),
         "substitutions": summary.get("substitutions"),
         "num_ref_words": summary.get("num_scored_tokens"),
-        "items_scored": scored,
+        "items_scored": len(ours),
         "items_missing": missing,
         "records_malformed": len(prepared.bad_ids) - len(prepared.unusable_items),
         "records_total": prepared.num_records,
@@ -247,6 +280,16 @@ def markdown(report, modes=None, settings=None):
             f"{r.get('items_unparseable', '')} | {r.get('items_skipped', '')} | {r.get('items_missing', '')} | "
             f"{scoring.MODE_MEANINGS[r['mode']]} |"
         )
+    if "wer_whisper" in report:
+        lines += [
+            "",
+            "| normalisation | WER % | CER % |",
+            "|---|---|---|",
+            f"| LibriSpeech ({report['normalisation']}) | {_fmt(report['overall'])} | {_fmt(report['cer'])} |",
+            f"| Whisper ({report['whisper_normalisation']}) | {_fmt(report['wer_whisper'])} | |",
+            "",
+            f"DIFFA's published WER is closest to the {report['published_normalisation']} normalisation.",
+        ]
     if report.get("note"):
         lines += ["", report["note"]]
     for key, values in report.get("per_category", {}).items():

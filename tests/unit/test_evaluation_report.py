@@ -112,6 +112,20 @@ def test_wer(tmp_path):
     assert strict["num_ref_words"] == 16 and strict["substitutions"] == 1 and strict["deletions"] == 4
     assert strict["overall"] == pytest.approx(100 * 5 / 16)
     assert wer_report(data, preds, "official")["overall"] == pytest.approx(100 / 12)
+    # Whisper's normaliser: "IT'S" is "it is" (18 reference words); one substitution and the missing item's 5 words
+    assert strict["wer_whisper"] == pytest.approx(100 * 6 / 18) and 0 < strict["cer"] < strict["overall"]
+    digits = {"ZERO": "0", "TWO": "2", "THREE": "3"}  # numbers written as digits: wrong for ours, right for Whisper's
+    spelled = {i.id: " ".join(digits.get(w, w) for w in i.answer.split()) for i in data.items}
+    both = wer_report(data, spelled)
+    assert both["overall"] > 0 and both["wer_whisper"] == 0.0
+
+
+def test_wer_markdown_shows_both_normalisations(tmp_path):
+    fixtures.write_librispeech(str(tmp_path), n=2)
+    data = read_librispeech(str(tmp_path))
+    write_reports(str(tmp_path), data, {i.id: i.answer for i in data.items}, {"benchmark": "librispeech"})
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "| LibriSpeech (" in md and "| Whisper (" in md and "closest to the librispeech normalisation" in md
 
 
 def test_files_written(mmau, tmp_path):
