@@ -9,9 +9,10 @@ Layouts (the user points at a folder; nothing is downloaded):
   Two versions exist (2024 and v05.15.25); numbers only compare within one, so it is recorded.
 * **MMAR** (ddlBoJack/MMAR): ``MMAR-meta.jsonl`` (or ``MMAR-meta.json``), records ``id,
   audio_path, question, choices, answer, modality, category, sub-category, ...``.
-* **MMSU** (DIFFA's local copy of ddwang2000/MMSU): a JSONL (``mmsu.jsonl``) with ``id,
-  audio_path, question, choice_a..choice_d, answer_gt, task_name, category, sub-category,
-  sub-sub-category, linguistics_sub_discipline``.
+* **MMSU**: the HF release (ddwang2000/MMSU, ``*.parquet`` with each clip embedded in an ``audio``
+  struct) or DIFFA's local JSONL copy (``mmsu.jsonl``, ``audio_path``); records ``id, question,
+  choice_a..choice_d, answer_gt, task_name, category, sub-category, sub-sub-category,
+  linguistics_sub_discipline``.
 * **LibriSpeech**: ``<folder>/[LibriSpeech/]<subset>/<speaker>/<chapter>/*.trans.txt`` and FLACs.
 
 Relative audio paths are resolved against the metadata file's folder. A missing audio file, a
@@ -26,6 +27,7 @@ import glob
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 
 from speechbrain_diffa.evaluation.releases import identify
@@ -402,11 +404,59 @@ def read_mmar(folder):
 MMSU_CHOICE_KEYS = ("choice_a", "choice_b", "choice_c", "choice_d")
 
 
-def read_mmsu(folder):
-    """Read MMSU from a local JSONL/JSON copy (DIFFA's ``mmsu.jsonl`` layout, ``audio_path``).
+PARQUET_AUDIO_DIR = "mmsu_parquet_audio"  # where read_mmsu writes the clips the parquet release embeds
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
+_AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 
-    ``choice_c`` / ``choice_d`` may be null (two- or three-option items). The HF parquet release
-    needs converting first (this package does not depend on a parquet reader).
+
+def _parquet_records(folder):
+    """The records of every ``*.parquet`` file under ``folder``, with embedded audio written out.
+
+    The HF release (``ddwang2000/MMSU``) stores each clip in an ``audio`` struct (``bytes``,
+    ``path``). The bytes are written once to ``folder/mmsu_parquet_audio/<id><suffix>`` and the
+    record's ``audio_path`` points there; an id that is not a plain file name is reported, not used.
+    """
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # declared, but a user may have installed without it
+        raise ImportError("Reading the MMSU parquet release needs pyarrow: pip install pyarrow") from None
+    out_dir = os.path.join(folder, PARQUET_AUDIO_DIR)
+    records, number = [], 0
+    for path in sorted(glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True)):
+        try:
+            batches = pq.ParquetFile(path).iter_batches(batch_size=64)
+            for batch in batches:
+                for record in batch.to_pylist():
+                    number += 1
+                    records.append((number, _with_audio_file(record, out_dir, path)))
+        except Exception as e:  # pyarrow's errors name neither the file nor what is wrong with it for a user
+            raise ValueError(f"{path}: not a readable parquet file ({type(e).__name__}: {e})") from None
+    return records
+
+
+def _with_audio_file(record, out_dir, source):
+    """``record`` with its embedded clip written to ``out_dir`` and named by ``audio_path``."""
+    audio = record.get("audio")
+    if not isinstance(audio, dict) or not isinstance(audio.get("bytes"), bytes):
+        return record
+    rid = str(record.get("id", ""))
+    if not _SAFE_NAME.match(rid) or ".." in rid:
+        return ValueError(f"{source}: record id {rid!r} is not a plain file name, so its audio is not written")
+    suffix = os.path.splitext(audio.get("path") or "")[1].lower()
+    target = os.path.join(out_dir, rid + (suffix if suffix in _AUDIO_SUFFIXES else ".wav"))
+    if not (os.path.isfile(target) and os.path.getsize(target) == len(audio["bytes"])):
+        os.makedirs(out_dir, exist_ok=True)
+        with open(target + ".tmp", "wb") as f:
+            f.write(audio["bytes"])
+        os.replace(target + ".tmp", target)
+    return {k: v for k, v in record.items() if k != "audio"} | {"audio_path": target}
+
+
+def read_mmsu(folder):
+    """Read MMSU: the HF parquet release (``ddwang2000/MMSU``) or DIFFA's local ``mmsu.jsonl`` copy.
+
+    ``choice_c`` / ``choice_d`` may be null (two- or three-option items). From parquet, the
+    embedded clips are written once under ``folder/mmsu_parquet_audio`` (see :func:`_parquet_records`).
 
     Example
     -------
@@ -424,12 +474,14 @@ def read_mmsu(folder):
     """
     no_json = os.path.isdir(folder) and not glob.glob(os.path.join(folder, "*.json*"))
     if no_json and glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True):
-        raise ValueError(
-            f"{folder} holds the HF parquet release of MMSU; export it to JSONL first "
-            "(one record per line with audio_path pointing at a written audio file)"
-        )
-    path = _find_file(folder, ["mmsu.jsonl", "MMSU.jsonl", "mmsu.json"], "MMSU JSONL")
-    base = os.path.dirname(os.path.abspath(path))
+        path = base = os.path.abspath(folder)
+        records = _parquet_records(path)
+        release = f"the HF parquet release (ddwang2000/MMSU layout) in {path}"
+    else:
+        path = _find_file(folder, ["mmsu.jsonl", "MMSU.jsonl", "mmsu.json"], "MMSU JSONL")
+        base = os.path.dirname(os.path.abspath(path))
+        records = _load_records(path)
+        release = "DIFFA's local JSON copy (no official file to compare with)"
 
     def parse(number, record):
         """One released record as a checked benchmark item (errors name the file and record)."""
@@ -459,8 +511,7 @@ def read_mmsu(folder):
         check.audio(audio, "audio_path")
         return item, check.problems
 
-    release = "DIFFA's local JSON copy (no official file to compare with)"
-    return _collect("mmsu", path, _load_records(path), parse, release=release)
+    return _collect("mmsu", path, records, parse, release=release)
 
 
 def read_librispeech(folder, subset="test-clean"):

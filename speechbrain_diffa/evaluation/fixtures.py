@@ -164,6 +164,41 @@ def write_mmsu(folder, n=10):
     return path
 
 
+def write_mmsu_parquet(folder, n=10, files=2):
+    """The HF release's layout (``ddwang2000/MMSU``): ``data/train-*.parquet``, each clip embedded.
+
+    Same records as :func:`write_mmsu`, with ``audio`` a struct of the WAV's ``bytes`` and its
+    original ``path`` (as the HF ``Audio`` feature stores it), split over ``files`` files.
+
+    Example
+    -------
+    >>> from speechbrain_diffa.evaluation.benchmarks import read_mmsu
+    >>> folder = getfixture("tmpdir").strpath
+    >>> _ = write_mmsu_parquet(folder, n=6)
+    >>> [len(i.choices) for i in read_mmsu(folder).items]
+    [4, 4, 4, 4, 4, 2]
+    """
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as scratch:
+        with open(write_mmsu(scratch, n), encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        for record in records:
+            name = record.pop("audio_path")
+            with open(os.path.join(scratch, name), "rb") as clip:
+                record["audio"] = {"bytes": clip.read(), "path": os.path.basename(name)}
+    os.makedirs(os.path.join(folder, "data"), exist_ok=True)
+    paths = []
+    for k in range(files):
+        part = records[k::files]
+        paths.append(os.path.join(folder, "data", f"train-{k:05d}-of-{files:05d}.parquet"))
+        pq.write_table(pa.Table.from_pylist(part), paths[-1])
+    return paths
+
+
 def write_librispeech(folder, subset="test-clean", n=6):
     """``LibriSpeech/<subset>/<spk>/<chapter>/`` with a ``.trans.txt`` and FLACs.
 

@@ -191,3 +191,30 @@ def test_the_release_table_holds_git_blob_ids():
     git = subprocess.run(["git", "hash-object", "--stdin"], input=data, capture_output=True)
     if git.returncode == 0:
         assert git_blob_id(data) == git.stdout.decode().strip()
+
+
+def test_mmsu_parquet_release_reads_like_the_jsonl_copy(tmp_path):
+    """The HF parquet layout (embedded audio, null choices, several files) gives the JSONL copy's items."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fixtures.write_mmsu(str(tmp_path / "jsonl"), n=12)
+    fixtures.write_mmsu_parquet(str(tmp_path / "hub"), n=12, files=3)
+    from_jsonl = {i.id: i for i in read_mmsu(str(tmp_path / "jsonl")).items}
+    data = read_mmsu(str(tmp_path / "hub"))
+    assert len(data.items) == 12 and not data.problems and "parquet" in data.release
+    for item in data.items:
+        twin = from_jsonl[item.id]
+        assert (item.choices, item.answer, item.groups, item.question) == (
+            twin.choices, twin.answer, twin.groups, twin.question)  # fmt: skip
+        assert open(item.audio, "rb").read() == open(twin.audio, "rb").read()
+        assert os.path.dirname(item.audio) == str(tmp_path / "hub" / "mmsu_parquet_audio")
+    # an id that is not a plain file name is reported, and its audio is not written anywhere
+    hostile = {"id": "../../escape", "audio": {"bytes": b"RIFF", "path": "x.wav"}, "question": "?"}
+    pq.write_table(pa.Table.from_pylist([hostile]), str(tmp_path / "hub" / "data" / "zz.parquet"))
+    again = read_mmsu(str(tmp_path / "hub"))
+    assert len(again.items) == 12 and "is not a plain file name" in str(again.problems[0])
+    assert not (tmp_path / "escape.wav").exists()
+    (tmp_path / "hub" / "data" / "zz.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ValueError, match="zz.parquet: not a readable parquet file"):
+        read_mmsu(str(tmp_path / "hub"))
