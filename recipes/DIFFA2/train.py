@@ -59,6 +59,7 @@ def dataio_prepare(hparams):
             replay_manifest=replay,
             replay_fraction=hparams.get("replay_fraction", 0.0),
             seed=hparams["seed"],
+            allow_outside=hparams.get("audio_outside_data_folder", False),
         )
         loaders[split] = dict(hparams[f"{split}_dataloader_opts"], collate_fn=collate_fn(chat.eos_id))
     if hparams.get("dynamic_batching"):

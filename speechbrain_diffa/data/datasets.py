@@ -24,6 +24,7 @@ def training_dataset(
     replay_manifest="",
     replay_fraction=0.0,
     seed=0,
+    allow_outside=False,
 ):
     """A ``DynamicItemDataset`` of a training manifest, tokenized with DIFFA-2's chat layout.
 
@@ -48,6 +49,8 @@ def training_dataset(
         their ids get a ``replay/`` prefix.
     seed : int
         Seed of the replay draw.
+    allow_outside : bool
+        Accept audio files outside ``data_root`` (by default they are refused up front).
 
     Returns
     -------
@@ -75,9 +78,12 @@ def training_dataset(
     from speechbrain_diffa.data.manifests import PREFERENCE_FIELDS, SFT_FIELDS, validated_records
 
     fields = PREFERENCE_FIELDS if preference else SFT_FIELDS
-    records = validated_records(manifest, fields, data_root, skip_bad, report_path)
+    records = validated_records(manifest, fields, data_root, skip_bad, report_path, allow_outside)
     if replay_manifest and replay_fraction > 0:
-        records.update(_replay_records(replay_manifest, len(records), replay_fraction, data_root, skip_bad, seed))
+        replay = _replay_records(
+            replay_manifest, len(records), replay_fraction, data_root, skip_bad, seed, allow_outside
+        )
+        records.update(replay)
 
     @takes("audio_filepath")
     @provides("sig")
@@ -117,10 +123,10 @@ def training_dataset(
     )
 
 
-def _replay_records(manifest, num_items, fraction, data_root, skip_bad, seed):
+def _replay_records(manifest, num_items, fraction, data_root, skip_bad, seed, allow_outside=False):
     from speechbrain_diffa.data.manifests import SFT_FIELDS, validated_records
 
-    pool = validated_records(manifest, SFT_FIELDS, data_root, skip_bad)
+    pool = validated_records(manifest, SFT_FIELDS, data_root, skip_bad, allow_outside=allow_outside)
     count = min(round(fraction * num_items), len(pool))
     order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:count]
     keys = list(pool)

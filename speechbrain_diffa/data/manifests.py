@@ -86,7 +86,7 @@ def read_manifest(path):
     return records
 
 
-def record_problems(record, fields, data_root=""):
+def record_problems(record, fields, data_root="", allow_outside=False):
     """What is wrong with one record, as ``(field, problem)`` pairs (empty: fine).
 
     Arguments
@@ -96,10 +96,16 @@ def record_problems(record, fields, data_root=""):
     fields : sequence of str
         Required fields (:data:`SFT_FIELDS` or :data:`PREFERENCE_FIELDS`).
     data_root : str
-        Replaces ``{data_root}`` in ``audio_filepath``.
+        Replaces ``{data_root}`` in ``audio_filepath``; with one, every audio file must lie inside it
+        (symbolic links followed) unless ``allow_outside``.
+    allow_outside : bool
+        Accept audio files outside ``data_root`` (absolute paths elsewhere, ``..``).
 
     Example
     -------
+    >>> record_problems({"audio_filepath": "/etc/passwd", "duration": 1, "input": "q", "target": "a"},
+    ...                 SFT_FIELDS, data_root="/data")
+    [('audio_filepath', "'/etc/passwd' is outside the data folder /data (audio_outside_data_folder: True allows it)")]
     >>> record_problems({"audio_filepath": "/nope.wav", "duration": -1, "input": "q", "target": ""},
     ...                 SFT_FIELDS)
     [('audio_filepath', 'file /nope.wav does not exist'), ('duration', 'must be a positive number, got -1'),
@@ -118,8 +124,16 @@ def record_problems(record, fields, data_root=""):
                 continue
             path = resolve_path(value, data_root)
             root = os.path.realpath(data_root) if data_root else ""
-            if "{data_root}" in value and data_root and not os.path.realpath(path).startswith(root + os.sep):
+            inside = os.path.realpath(path).startswith(root + os.sep)
+            if "{data_root}" in value and data_root and not inside:
                 problems.append((field, f"{value!r} leads out of the data folder {data_root}"))
+            elif data_root and not allow_outside and not inside:
+                problems.append(
+                    (
+                        field,
+                        f"{value!r} is outside the data folder {data_root} (audio_outside_data_folder: True allows it)",
+                    )
+                )
             elif not os.path.isfile(path):
                 problems.append((field, f"file {path} does not exist"))
             else:
@@ -157,7 +171,7 @@ def resolve_path(path, data_root=""):
     return path.replace("{data_root}", data_root) if data_root else path
 
 
-def validated_records(path, fields=SFT_FIELDS, data_root="", skip_bad=False, report_path=None):
+def validated_records(path, fields=SFT_FIELDS, data_root="", skip_bad=False, report_path=None, allow_outside=False):
     """Read a manifest and check every record; refuse it if anything is wrong.
 
     Arguments
@@ -167,12 +181,14 @@ def validated_records(path, fields=SFT_FIELDS, data_root="", skip_bad=False, rep
     fields : sequence of str
         Required fields.
     data_root : str
-        Replaces ``{data_root}`` in audio paths.
+        Replaces ``{data_root}`` in audio paths; audio outside it is refused unless ``allow_outside``.
     skip_bad : bool
         Drop bad records instead of refusing the manifest; each one is logged and written to
         ``report_path``.
     report_path : str
         JSON file listing the skipped records and why (written only when some are skipped).
+    allow_outside : bool
+        Accept audio files outside ``data_root``.
 
     Returns
     -------
@@ -195,7 +211,7 @@ def validated_records(path, fields=SFT_FIELDS, data_root="", skip_bad=False, rep
     data, bad, seen = {}, [], set()
     for index, record in enumerate(records):
         item_id = str(record.get("id", f"{os.path.splitext(os.path.basename(path))[0]}-{index}"))
-        problems = record_problems(record, fields, data_root)
+        problems = record_problems(record, fields, data_root, allow_outside)
         if item_id in seen:
             problems.append(("id", "is a duplicate"))
         seen.add(item_id)

@@ -149,3 +149,29 @@ def test_a_manifest_that_is_not_utf8_is_named(folder):
     path.write_bytes(json.dumps([record("a", input="Qu'entends-tu ? é")], ensure_ascii=False).encode("latin-1"))
     with pytest.raises(ManifestError, match="latin1.json is not UTF-8 text"):
         validated_records(str(path), data_root=str(folder))
+
+
+def test_audio_outside_the_data_folder_is_refused_unless_allowed(folder, tmp_path_factory):
+    """Absolute paths elsewhere, relative ``..`` and links out of the folder; the recipe flag lets them in."""
+    import os
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    soundfile.write(str(elsewhere / "x.wav"), (torch.ones(800) * 0.1).numpy(), 16000)
+    os.symlink(elsewhere / "x.wav", folder / "link.wav")
+    records = [
+        record("abs", audio_filepath=str(elsewhere / "x.wav")),
+        record("passwd", audio_filepath="/etc/passwd"),
+        record("link"),  # {data_root}/link.wav, a link that leads out
+        record("a"),
+    ]
+    path = write(folder / "out.json", records)
+    with pytest.raises(ManifestError, match="3 of 4 records") as refused:
+        validated_records(path, data_root=str(folder))
+    message = str(refused.value)
+    assert f"'{elsewhere / 'x.wav'}' is outside the data folder" in message and "audio_outside_data_folder" in message
+    assert "'/etc/passwd' is outside" in message and "'{data_root}/link.wav' leads out of the data folder" in message
+    allowed = validated_records(path, data_root=str(folder), allow_outside=True, skip_bad=True)
+    assert sorted(allowed) == ["a", "abs"]  # /etc/passwd is still not audio; the {data_root} link still leads out
+    chat = ChatLayout(make_tiny_tokenizer(str(tmp_path_factory.mktemp("tok"))))
+    with pytest.raises(ManifestError, match="is outside the data folder"):
+        training_dataset(path, chat, data_root=str(folder))
