@@ -252,6 +252,8 @@ class LLaDA(torch.nn.Module):
     torch.Size([2, 2, 100])
     """
 
+    is_causal = False  # bidirectional; speechbrain_diffa.autoregressive.CausalLM is the causal control
+
     def __init__(self, config, attn_implementation="sdpa"):
         super().__init__()
         self.llada_config = {**LLADA_DEFAULTS, **dict(config)}

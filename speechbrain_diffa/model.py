@@ -393,6 +393,8 @@ class DIFFA2Model(torch.nn.Module):
         -------
         SFTPredictions
         """
+        if self.llm.is_causal:
+            return self._next_token_predictions(wavs, wav_lens, ids, prompt_lengths, splice_at, text_mask)
         answer = answer_mask(ids, prompt_lengths)
         noisy, masked, p = forward_process(ids, answer, self.chat.mask_id, t=t, generator=generator)
         audio, audio_lens = self.encode_audio(wavs, wav_lens)
@@ -400,6 +402,31 @@ class DIFFA2Model(torch.nn.Module):
         rows = masked.nonzero()[:, 0]
         content = self.chat.answer_content(ids, prompt_lengths)[masked]
         return SFTPredictions(logits, ids[masked], p[rows], answer.sum(), content)
+
+    def scored_answer(self, ids, prompt_lengths):
+        """``(batch, time)`` True on the answer tokens an autoregressive backbone is scored on.
+
+        The answer side up to and including its first EOS: the EOS padding after it is not text
+        a left-to-right model has to write.
+        """
+        answer = answer_mask(ids, prompt_lengths)
+        eos = (ids == self.chat.eos_id) & answer
+        return answer & ((eos.long().cumsum(1) - eos.long()) == 0)
+
+    def _next_token_predictions(self, wavs, wav_lens, ids, prompt_lengths, splice_at, text_mask=None):
+        """SFT predictions of a causal backbone: each scored answer token from the positions before it.
+
+        With ``p = 1`` for every token, :func:`sft_objectives` is then the mean next-token
+        cross-entropy over the answer tokens: the counterpart of the masked-diffusion loss.
+        """
+        scored = self.scored_answer(ids, prompt_lengths)
+        predictors = torch.zeros_like(scored)
+        predictors[:, :-1] = scored[:, 1:]  # position j predicts token j + 1
+        audio, audio_lens = self.encode_audio(wavs, wav_lens)
+        logits = self.masked_logits(ids, predictors, audio, audio_lens, splice_at, text_mask)
+        content = self.chat.answer_content(ids, prompt_lengths)[scored]
+        ones = torch.ones(int(scored.sum()), device=logits.device)
+        return SFTPredictions(logits, ids[scored], ones, scored.sum(), content)
 
     def sft_loss(self, wavs, wav_lens, ids, prompt_lengths, splice_at, generator=None, t=None, text_mask=None):
         """Masked-diffusion SFT loss of a batch (only answer-side tokens are masked and scored).
@@ -439,12 +466,23 @@ class DIFFA2Model(torch.nn.Module):
         return lambda noisy, masked: self.masked_logits(noisy, masked, audio, audio_lens, splice_at)
 
     def elbo(self, wavs, wav_lens, ids, prompt_lengths, splice_at, num_samples=4, generator=None):
-        """Monte-Carlo ELBO ``(batch,)`` of each answer given its audio and prompt."""
+        """Monte-Carlo ELBO ``(batch,)`` of each answer given its audio and prompt (exact log-likelihood, causal)."""
+        if self.llm.is_causal:
+            return self.log_likelihood(wavs, wav_lens, ids, prompt_lengths, splice_at)
         answer = answer_mask(ids, prompt_lengths)
         audio, audio_lens = self.encode_audio(wavs, wav_lens)
         scorer = self.elbo_scorer(audio, audio_lens, splice_at)
         (elbo,) = monte_carlo_elbos([scorer], ids, answer, self.chat.mask_id, num_samples, generator)
         return elbo
+
+    def log_likelihood(self, wavs, wav_lens, ids, prompt_lengths, splice_at):
+        """``(batch,)`` log-probability of each answer (through its first EOS) under a causal backbone."""
+        from speechbrain_diffa.autoregressive import exact_log_likelihoods
+
+        audio, audio_lens = self.encode_audio(wavs, wav_lens)
+        scorer = self.elbo_scorer(audio, audio_lens, splice_at)
+        (logp,) = exact_log_likelihoods([scorer], ids, self.scored_answer(ids, prompt_lengths))
+        return logp
 
     @torch.no_grad()
     def answer(self, wavs, wav_lens, questions, **decoding):
@@ -482,6 +520,8 @@ class DIFFA2Model(torch.nn.Module):
             )
         device = audio.device
         ids, mask = ids.to(device), mask.to(device)
+        if self.llm.is_causal:
+            return self._answer_left_to_right(ids, mask, splice_at, audio, audio_lens, gen_length)
         lm = AudioConditionedLM(self, audio, audio_lens, splice_at)
         out = generate(
             lm,
@@ -493,6 +533,30 @@ class DIFFA2Model(torch.nn.Module):
             **decoding,
         )
         return [self.chat.decode_answer(row.tolist()) for row in out[:, ids.shape[1] :]]
+
+    def _answer_left_to_right(self, ids, mask, splice_at, audio, audio_lens, gen_length):
+        """Greedy decoding with a KV cache (a causal backbone): up to ``gen_length`` tokens, stopping at EOS/EOT."""
+        spliced = self.splice(ids, splice_at, audio, audio_lens, mask)
+        attention = spliced.attention_mask
+        last = torch.full((ids.shape[0], 1), attention.shape[1] - 1, device=ids.device)  # prompts are left-padded
+        out = self.llm(inputs_embeds=spliced.inputs_embeds, attention_mask=attention, use_cache=True, logits_index=last)
+        stops = torch.tensor([self.chat.eos_id, self.chat.eot_id], device=ids.device)
+        tokens, done = [], torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        for _ in range(gen_length):
+            next_ids = out.logits[:, -1].argmax(-1)
+            next_ids = torch.where(done, torch.full_like(next_ids, self.chat.eos_id), next_ids)
+            tokens.append(next_ids)
+            done |= torch.isin(next_ids, stops)
+            if bool(done.all()):
+                break
+            attention = torch.cat([attention, torch.ones_like(attention[:, :1])], 1)
+            out = self.llm(
+                inputs_embeds=self.llm.embed(next_ids[:, None]),
+                attention_mask=attention,
+                cache=out.cache,
+                use_cache=True,
+            )
+        return [self.chat.decode_answer(row.tolist()) for row in torch.stack(tokens, 1)]
 
 
 class SFTPredictions(NamedTuple):

@@ -16,6 +16,7 @@ import copy
 
 import torch
 
+from speechbrain_diffa.autoregressive import exact_log_likelihoods
 from speechbrain_diffa.diffusion import answer_mask, monte_carlo_elbos
 
 REFERENCE_ADAPTER = "reference"  # name of the frozen LoRA in the shared-base form
@@ -149,8 +150,12 @@ class PreferenceModel(torch.nn.Module):
         mask_id = self.policy.chat.mask_id
         out = {}
         for name, ids in (("chosen", chosen_ids), ("rejected", rejected_ids)):
-            answer = answer_mask(ids, prompt_lengths)
-            policy, reference = monte_carlo_elbos(scorers, ids, answer, mask_id, self.num_samples, generator)
+            if self.policy.llm.is_causal:  # the autoregressive control: DPO on exact log-likelihoods
+                scored = self.policy.scored_answer(ids, prompt_lengths)
+                policy, reference = exact_log_likelihoods(scorers, ids, scored)
+            else:
+                answer = answer_mask(ids, prompt_lengths)
+                policy, reference = monte_carlo_elbos(scorers, ids, answer, mask_id, self.num_samples, generator)
             out[f"policy_{name}"], out[f"reference_{name}"] = policy, reference
         return out
 

@@ -173,6 +173,37 @@ def make_tiny_llada(path, seed=0, max_shard_bytes=100_000, **size):
     return path
 
 
+def make_tiny_causal_lm(path, seed=0, **size):
+    """Write a random tiny causal Llama folder (Hugging Face layout) the size of :func:`make_tiny_llada`'s.
+
+    Same tokenizer and chat template as the tiny LLaDA, so the two backbones see identical prompts
+    (the autoregressive control of :mod:`speechbrain_diffa.autoregressive`).
+
+    Example
+    -------
+    >>> path = make_tiny_causal_lm(getfixture("tmpdir") + "/ar")
+    >>> import json
+    >>> json.load(open(os.path.join(path, "config.json")))["model_type"]
+    'llama'
+    """
+    from transformers import LlamaConfig
+
+    from speechbrain_diffa.autoregressive import CausalLM
+    from speechbrain_diffa.llada import llama_config_from_llada
+
+    tok = make_tiny_tokenizer(path)
+    llada = llama_config_from_llada(tiny_llada_config(tok, **size))
+    keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
+            "vocab_size", "rms_norm_eps", "max_position_embeddings", "initializer_range", "eos_token_id",
+            "bos_token_id")  # fmt: skip
+    config = LlamaConfig(**{k: getattr(llada, k) for k in keys}, rope_parameters=llada.rope_parameters)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        llm = CausalLM(config)
+    llm.save_pretrained(path)
+    return path
+
+
 def make_tiny_whisper(path, seed=0, d_model=64, layers=4, heads=4, n_mels=80, max_source_positions=1500):
     """Write a random tiny Whisper folder (weights + feature extractor) in the HF layout.
 
@@ -223,7 +254,7 @@ TINY_SIZES = {
 }
 
 
-def make_tiny_diffa2(root, stage=2, mask_padding=False, seed=0):
+def make_tiny_diffa2(root, stage=2, mask_padding=False, seed=0, backbone="diffusion"):
     """A tiny DIFFA-2 built from tiny local LLaDA and Whisper folders under ``root``.
 
     Arguments
@@ -236,6 +267,9 @@ def make_tiny_diffa2(root, stage=2, mask_padding=False, seed=0):
         Mask audio padding (see :class:`speechbrain_diffa.model.DIFFA2Model`).
     seed : int
         Adapter initialisation seed.
+    backbone : str
+        ``"diffusion"`` (the tiny LLaDA in ``root/llada``) or ``"autoregressive"`` (the tiny causal
+        Llama of :func:`make_tiny_causal_lm` in ``root/ar``).
 
     Returns
     -------
@@ -248,20 +282,21 @@ def make_tiny_diffa2(root, stage=2, mask_padding=False, seed=0):
     (2, 64)
     """
     from speechbrain_diffa.adapters import AcousticAdapter, SemanticAdapter
+    from speechbrain_diffa.autoregressive import load_backbone
     from speechbrain_diffa.chat import ChatLayout, load_tokenizer
     from speechbrain_diffa.model import DIFFA2Model
     from speechbrain_diffa.whisper import WhisperEncoderTaps
 
-    llada_path = os.path.join(root, "llada")
+    llada_path = os.path.join(root, "llada" if backbone == "diffusion" else "ar")
     whisper_path = os.path.join(root, "whisper")
     if not os.path.isfile(os.path.join(llada_path, "config.json")):
-        make_tiny_llada(llada_path)
+        (make_tiny_llada if backbone == "diffusion" else make_tiny_causal_lm)(llada_path)
     if not os.path.isfile(os.path.join(whisper_path, "config.json")):
         make_tiny_whisper(whisper_path)
     encoder = WhisperEncoderTaps(whisper_path, taps=TINY_TAPS)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # adapters and LoRA initialise the same for the same seed
-        llm = LLaDA.from_pretrained(llada_path, lora={} if stage >= 3 else None)
+        llm = load_backbone(backbone, llada_path, lora={} if stage >= 3 else None)
         width = llm.config.hidden_size
         semantic = SemanticAdapter(encoder.output_size, width)
         acoustic = AcousticAdapter(

@@ -50,6 +50,7 @@ FULL_VALUES = {
     "acoustic_queries": 64,
     "acoustic_ffn": 3072,
     "mask_padding": False,
+    "backbone": "diffusion",
     "lora": LORA,
     "answer_system_prompt": DIFFA2_INFERENCE_SYSTEM_PROMPT,
     "precision": "auto",
@@ -90,6 +91,7 @@ whisper_path: {whisper_path}
 llm_path: {llm_path}
 
 # ---------------------------------------------------------------- model
+backbone: {backbone}  # diffusion (LLaDA) or autoregressive (the matched causal-Llama control)
 stage: {stage}  # 1: audio block [20 prompts ; semantic]; 2+: [acoustic ; semantic]; 3+: LoRA
 whisper_taps: {whisper_taps}  # encoder hidden states the acoustic adapter reads
 encoder_dim: {encoder_dim}
@@ -118,7 +120,8 @@ encoder: !new:speechbrain_diffa.whisper.WhisperEncoderTaps
 
 llm_folder: !apply:speechbrain_diffa.inference.local_model_folder [!ref <llm_path>]
 
-llm: !apply:speechbrain_diffa.llada.LLaDA.from_pretrained
+llm: !apply:speechbrain_diffa.autoregressive.load_backbone
+    backbone: !ref <backbone>
     path: !ref <llm_folder>
     dtype: !ref <llm_dtype>
     lora: !ref <lora>
@@ -157,6 +160,7 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
     loadables:
         diffa2: !ref <diffa>
 """
+OPTIONAL_KEYS = ("mask_padding", "backbone")  # recipe folders from before these keys existed lack them
 ARCHITECTURE_KEYS = (
     "stage",
     "whisper_taps",
@@ -168,6 +172,7 @@ ARCHITECTURE_KEYS = (
     "acoustic_ffn",
     "mask_padding",
     "lora",
+    "backbone",
 )
 
 
@@ -251,7 +256,8 @@ def read_recipe_values(recipe_folder):
         raise FileNotFoundError(f"{recipe_folder} has no hyperparams.yaml: is it a recipe's output_folder?")
     with open(path, encoding="utf-8") as f:
         values = yaml.load(f, Loader=_TagTolerantLoader)
-    missing = [k for k in ARCHITECTURE_KEYS + ("whisper_path", "llm_path") if k not in values and k != "mask_padding"]
+    required = [k for k in ARCHITECTURE_KEYS + ("whisper_path", "llm_path") if k not in OPTIONAL_KEYS]
+    missing = [k for k in required if k not in values]
     if missing:
         raise KeyError(f"{path} lacks {missing}: not a DIFFA-2 stage YAML")
     return values
@@ -291,6 +297,7 @@ def hub_values_from_recipe(recipe_values, whisper_path=None, llm_path=None, titl
     values = dict(FULL_VALUES, answer_system_prompt=None)
     values.update({k: recipe_values[k] for k in ARCHITECTURE_KEYS if k in recipe_values})
     values["mask_padding"] = bool(recipe_values.get("mask_padding", False))
+    values["backbone"] = recipe_values.get("backbone", "diffusion")  # recipes before the switch are diffusion
     values["whisper_path"] = written_base_model(whisper_path or recipe_values["whisper_path"])
     values["llm_path"] = written_base_model(llm_path or recipe_values["llm_path"])
     if values["stage"] < 3:
@@ -614,12 +621,13 @@ def check_released_adapters(release_state, values):
         return load_released_adapters(semantic, acoustic, release_state)
 
 
-def write_tiny_model_folder(root, stage=3, seed=0, tiny_root=None):
+def write_tiny_model_folder(root, stage=3, seed=0, tiny_root=None, backbone="diffusion"):
     """A model folder of the tiny offline model under ``root`` (demo and tests; no training).
 
     Writes ``root/model`` and returns it; the tiny base models are ``tiny_root/{llada,whisper}``
     (default ``root/tiny``; made if missing). ``seed`` seeds the adapters as in
-    :func:`speechbrain_diffa.demo.tiny_models.make_tiny_diffa2`, so that function rebuilds the same model.
+    :func:`speechbrain_diffa.demo.tiny_models.make_tiny_diffa2`, so that function rebuilds the same model;
+    ``backbone="autoregressive"`` uses the tiny causal Llama (``tiny_root/ar``) instead of LLaDA.
 
     Example
     -------
@@ -630,16 +638,17 @@ def write_tiny_model_folder(root, stage=3, seed=0, tiny_root=None):
     from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
 
     tiny = tiny_root or os.path.join(root, "tiny")
-    model = make_tiny_diffa2(tiny, stage=stage, seed=seed)
+    model = make_tiny_diffa2(tiny, stage=stage, seed=seed, backbone=backbone)
     state = model.trainable_state_dict()
     values = dict(
         TINY_VALUES,
         stage=stage,
         lora=LORA if stage >= 3 else None,  # make_tiny_diffa2 adds LLaDA.add_lora()'s defaults = LORA
         whisper_path=os.path.join(tiny, "whisper"),
-        llm_path=os.path.join(tiny, "llada"),
+        llm_path=os.path.join(tiny, "llada" if backbone == "diffusion" else "ar"),
+        backbone=backbone,
     )
-    folder = os.path.join(root, "model")
+    folder = os.path.join(root, "model" if backbone == "diffusion" else "model_ar")
     os.makedirs(folder, exist_ok=True)
     torch.save(state, os.path.join(folder, TRAINED_FILE))
     _write(os.path.join(folder, "hyperparams.yaml"), render_hub_yaml(values))

@@ -34,6 +34,7 @@ ALLOWED_CALLABLES = frozenset(
         "speechbrain_diffa.inference.local_model_folder",
         "speechbrain_diffa.whisper.WhisperEncoderTaps",
         "speechbrain_diffa.llada.LLaDA.from_pretrained",
+        "speechbrain_diffa.autoregressive.load_backbone",
         "speechbrain_diffa.adapters.SemanticAdapter",
         "speechbrain_diffa.adapters.AcousticAdapter",
         "speechbrain_diffa.chat.ChatLayout",

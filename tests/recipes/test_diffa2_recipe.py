@@ -278,3 +278,30 @@ def test_a_run_resumed_after_an_epoch_logs_and_trains_as_an_uninterrupted_one(ti
     assert epoch_train_losses(out) == pytest.approx(epoch_train_losses(reference), abs=1e-4)
     for name, value in trained(out).items():
         torch.testing.assert_close(value, trained(reference)[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_the_autoregressive_control_runs_the_same_recipe(tiny_root, corpus, tmp_path):
+    """``--backbone=autoregressive`` (a causal Llama as llm_path): stages 2 -> 3 -> 4 train, export, load, answer."""
+    from speechbrain_diffa.demo.tiny_models import make_tiny_causal_lm
+    from speechbrain_diffa.hub.export import export_recipe
+    from speechbrain_diffa.inference import DIFFA2
+
+    ar = make_tiny_causal_lm(str(tmp_path / "ar"))
+    outs = {n: str(tmp_path / f"stage{n}") for n in (2, 3, 4)}
+    common = {"number_of_epochs": 1, "batch_size": 4, "valid_decode_examples": 1, "backbone": "autoregressive"}
+    run(stage_command("stage2_acoustic.yaml", tiny_root, corpus, outs[2], "", llm_path=ar, **common))
+    run(stage_command("stage3_sft.yaml", tiny_root, corpus, outs[3], outs[2], llm_path=ar, **common))
+    run(
+        stage_command(
+            "stage4_vrpo.yaml", tiny_root, corpus, outs[4], outs[3], llm_path=ar, **dict(common, batch_size=2)
+        )
+    )
+    s3, s4 = trained(outs[3]), trained(outs[4])
+    assert any("lora_" in k for k in s3) and set(s4) == set(s3)
+    assert any(not torch.equal(s3[k], s4[k]) for k in s3), "stage 4 (DPO on exact log-likelihoods) did not train"
+    with open(os.path.join(outs[4], "train_log.txt"), encoding="utf-8") as f:
+        assert "reward_accuracy" in f.read()
+    folder = export_recipe(outs[4], str(tmp_path / "model"))
+    model = DIFFA2.from_hparams(source=folder)
+    assert model.model.llm.is_causal
+    assert isinstance(model.answer_file(os.path.join(folder, "example.wav"), "Is the tone high or low?"), str)
