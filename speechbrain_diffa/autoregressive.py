@@ -66,6 +66,25 @@ def read_llama_config(path):
     return LlamaConfig(**values, is_causal=True)
 
 
+def matched_causal_config(llada_config):
+    """The causal ``LlamaConfig`` with the sizes of a LLaDA ``config.json`` (the matched control's shape).
+
+    Example
+    -------
+    >>> config = matched_causal_config({"d_model": 32, "n_layers": 2, "n_heads": 4, "mlp_hidden_size": 96,
+    ...                                 "vocab_size": 100, "mask_token_id": 99, "eos_token_id": 98})
+    >>> config.hidden_size, config.intermediate_size, config.is_causal
+    (32, 96, True)
+    """
+    from speechbrain_diffa.llada import llama_config_from_llada
+
+    same = llama_config_from_llada(llada_config)
+    keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
+            "vocab_size", "rms_norm_eps", "max_position_embeddings", "initializer_range", "eos_token_id",
+            "bos_token_id", "tie_word_embeddings")  # fmt: skip
+    return LlamaConfig(**{k: getattr(same, k) for k in keys}, rope_parameters=same.rope_parameters, is_causal=True)
+
+
 class CausalLM(LLaDA):
     """A causal Llama with LLaDA's interface (the autoregressive control backbone).
 

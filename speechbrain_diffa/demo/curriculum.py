@@ -173,19 +173,27 @@ def build_data(folder, settings, seed):
                  question_types=settings.question_types, progress=True)  # fmt: skip
 
 
-def build_standins(data, models, settings, seed):
-    """Pretrain the Whisper and LLaDA stand-ins into ``models/{whisper,llada}`` (skipped when there).
+def build_standins(data, models, settings, seed, backbone="diffusion"):
+    """Pretrain the Whisper stand-in and the language stand-in into ``models/`` (skipped when there).
+
+    The language stand-in is a tiny LLaDA (``models/llada``) or, for the autoregressive control,
+    a causal Llama (``models/ar``) pretrained on the same text with the same batches and steps.
 
     Returns
     -------
     dict
-        ``whisper`` and ``llada`` folders, and the seconds each took.
+        ``whisper`` and ``llm`` folders, and the seconds each took.
     """
     from speechbrain_diffa.data.audio import load_audio
     from speechbrain_diffa.data.manifests import read_manifest
-    from speechbrain_diffa.demo.standins import pretrain_llada_standin, pretrain_whisper_standin
+    from speechbrain_diffa.demo.standins import (
+        pretrain_causal_standin,
+        pretrain_llada_standin,
+        pretrain_whisper_standin,
+    )
 
-    paths = {"whisper": os.path.join(models, "whisper"), "llada": os.path.join(models, "llada")}
+    llm_folder = os.path.join(models, "llada" if backbone == "diffusion" else "ar")
+    paths = {"whisper": os.path.join(models, "whisper"), "llm": llm_folder}
     seconds = {}
     if not os.path.isfile(os.path.join(paths["whisper"], "config.json")):
         records = read_manifest(os.path.join(data, "stage1_asr_train.json"))
@@ -198,17 +206,16 @@ def build_standins(data, models, settings, seed):
                                  steps=settings.whisper_steps, window_seconds=4, seed=seed, tags=tags,
                                  tag_weight=settings.whisper_tag_weight)  # fmt: skip
         seconds["whisper"] = round(time.time() - start, 1)
-    if not os.path.isfile(os.path.join(paths["llada"], "config.json")):
+    if not os.path.isfile(os.path.join(paths["llm"], "config.json")):
         with open(os.path.join(data, "corpus_text.txt"), encoding="utf-8") as f:
             texts = [line for line in f.read().splitlines() if line.strip()]
         texts += chat_texts(os.path.join(data, "sft_train.json"), texts, settings.llada_chats)
-        _log(
-            f"LLaDA stand-in: {settings.llada_steps} masked-diffusion steps on {len(texts)} lines of corpus "
-            "text and chats"
-        )
+        kind = "LLaDA stand-in: masked-diffusion" if backbone == "diffusion" else "causal stand-in: next-token"
+        _log(f"{kind} steps: {settings.llada_steps} on {len(texts)} lines of corpus text and chats")
         start = time.time()
-        pretrain_llada_standin(paths["llada"], texts, steps=settings.llada_steps, seed=seed)
-        seconds["llada"] = round(time.time() - start, 1)
+        pretrain = pretrain_llada_standin if backbone == "diffusion" else pretrain_causal_standin
+        pretrain(paths["llm"], texts, steps=settings.llada_steps, seed=seed)
+        seconds["llm"] = round(time.time() - start, 1)
     return {**paths, "seconds": seconds}
 
 
@@ -264,25 +271,25 @@ def _model_sizes(standins):
     """Recipe overrides for the stand-ins' widths, read from their configs."""
     with open(os.path.join(standins["whisper"], "config.json"), encoding="utf-8") as f:
         whisper = json.load(f)
-    with open(os.path.join(standins["llada"], "config.json"), encoding="utf-8") as f:
-        llada = json.load(f)
+    with open(os.path.join(standins["llm"], "config.json"), encoding="utf-8") as f:
+        llm = json.load(f)
     return {
         "whisper_taps": list(range(1, whisper["encoder_layers"] + 1)),
         "encoder_dim": whisper["d_model"],
         "encoder_heads": whisper["encoder_attention_heads"],
-        "llm_dim": llada["d_model"],
+        "llm_dim": llm.get("d_model") or llm["hidden_size"],  # LLaDA's or Llama's key
         "llm_dtype": "float32",
         "acoustic_queries": 8,
         "acoustic_ffn": 4 * whisper["d_model"],
     }
 
 
-def stage_overrides(stage, data, standins, output, previous, settings, seed, sizes=None):
+def stage_overrides(stage, data, standins, output, previous, settings, seed, sizes=None, backbone="diffusion"):
     """Command-line overrides that run a full-scale stage YAML on the demo's models and data.
 
     Example
     -------
-    >>> tiny = {"whisper": "w", "llada": "l"}
+    >>> tiny = {"whisper": "w", "llm": "l"}
     >>> sizes = {"whisper_taps": [1, 2], "encoder_dim": 64}
     >>> o = stage_overrides(3, "data", tiny, "out/s3", "out/s2", QUICK, 0, sizes=sizes)
     >>> o["previous_stage"], o["replay_manifest"], o["number_of_epochs"], o["valid_manifest"]
@@ -293,7 +300,8 @@ def stage_overrides(stage, data, standins, output, previous, settings, seed, siz
         "data_folder": data,
         "output_folder": output,
         "whisper_path": standins["whisper"],
-        "llm_path": standins["llada"],
+        "llm_path": standins["llm"],
+        "backbone": backbone,
         "number_of_epochs": settings.epochs[stage - 1],
         "batch_size": settings.batch_size if stage < 4 else max(1, settings.batch_size // 2),
         "lr": settings.lrs[stage - 1],
@@ -537,47 +545,114 @@ def chance_levels(data):
     return {k: round(100 * v, 1) for k, v in chance.items()}
 
 
-def run_demo(output, settings=FULL, seed=0):
-    """Everything above, in order; returns the summary (also written to ``demo_summary.json``)."""
+def run_demo(output, settings=FULL, seed=0, backbone="diffusion"):
+    """Everything above, in order; returns the summary (also written to ``demo_summary.json``).
+
+    ``backbone="autoregressive"`` runs the matched control in the same output folder: the same
+    corpus and Whisper stand-in, a causal stand-in pretrained like the LLaDA one, the same four
+    stages with the same data, steps and seeds (stage folders ``ar_stage*``), scored on the same
+    held-out test; its summary is ``demo_summary_autoregressive.json``.
+    """
     from speechbrain_diffa.evaluation.benchmarks import check_complete, prepare
 
     started = time.time()
     output = os.path.abspath(output)  # the stages run in the recipe's folder, not the caller's
     data, models = os.path.join(output, "data"), os.path.join(output, "models")
     build_data(data, settings, seed)
-    standins = build_standins(data, models, settings, seed)
+    standins = build_standins(data, models, settings, seed, backbone)
+    prefix = "" if backbone == "diffusion" else "ar_"
     summary = {"settings": asdict(settings), "seed": seed, "chance": chance_levels(data), "stages": {},
-               "standin_seconds": standins.pop("seconds")}  # fmt: skip
+               "standin_seconds": standins.pop("seconds"), "backbone": backbone}  # fmt: skip
     prepared = prepare("mmau", data, unofficial="the demo's generated test")  # read and checked once
     check_complete(prepared)
     previous = ""
     for stage, name in STAGES:
-        stage_folder = os.path.join(output, name)
+        stage_folder = os.path.join(output, prefix + name)
         if stage in (3, 4):
             write_stage_manifest(stage, data, stage_folder, settings)
         train_seconds = None  # unknown when an earlier run trained it
         if not os.path.isfile(os.path.join(stage_folder, "diffa2_trained.ckpt")):
             start = time.time()
-            overrides = stage_overrides(stage, data, standins, stage_folder, previous, settings, seed)
+            overrides = stage_overrides(
+                stage, data, standins, stage_folder, previous, settings, seed, backbone=backbone
+            )
             run_stage(stage, name, overrides, stage_folder)
             train_seconds = round(time.time() - start, 1)
         _log(f"stage {stage}: scoring on the held-out test")
-        report, answerer = evaluate_stage(stage_folder, data, prepared, os.path.join(output, "eval", name), settings)
+        eval_folder = os.path.join(output, "eval", prefix + name)
+        report, answerer = evaluate_stage(stage_folder, data, prepared, eval_folder, settings)
         result = {"accuracy": task_accuracies(report), "train_seconds": train_seconds}
         if stage >= 3:
             result["preference_margin"] = round(preference_margin(answerer.model, data, settings.margin_items, seed), 3)
             if stage == 4:
-                summary["example"] = answer_example(answerer, prepared)
-                _log("decoding: the held-out test with the reference and the fast decoders")
-                summary["decoding"] = compare_decoders(answerer, prepared, os.path.join(output, "eval", "decoding"),
-                                                       settings.eval_batch)  # fmt: skip
+                summary["latency"] = answer_latency(answerer, prepared)
+                if backbone == "diffusion":
+                    summary["example"] = answer_example(answerer, prepared)
+                    _log("decoding: the held-out test with the reference and the fast decoders")
+                    summary["decoding"] = compare_decoders(answerer, prepared, os.path.join(output, "eval", "decoding"),
+                                                           settings.eval_batch)  # fmt: skip
         summary["stages"][str(stage)] = result
         _log(f"stage {stage}: held-out accuracy {result['accuracy']}")
         previous = stage_folder
     summary["seconds"] = round(time.time() - started, 1)
-    with open(os.path.join(output, SUMMARY_FILE), "w", encoding="utf-8") as f:
+    name = SUMMARY_FILE if backbone == "diffusion" else SUMMARY_FILE.replace(".json", "_autoregressive.json")
+    with open(os.path.join(output, name), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
     return summary
+
+
+def answer_latency(answerer, prepared, batch_sizes=(1, 8), items=16):
+    """Seconds per answer of the model's default decoding at each batch size, on the first ``items`` test clips.
+
+    The diffusion model answers with the ``answer`` preset; the autoregressive control greedily,
+    with its KV cache, up to the same 16 tokens.
+    """
+    from speechbrain_diffa.data.audio import batch_waveforms, load_audio
+    from speechbrain_diffa.prompts import MMAU_PROMPT, build_prompt
+
+    chosen = prepared.items[:items]
+    waves = [load_audio(item.audio) for item in chosen]
+    prompts = [build_prompt(MMAU_PROMPT, item.question, item.choices) for item in chosen]
+    answerer.answer_batch(*batch_waveforms(waves[:1]), prompts[:1])  # warm-up
+    out = {}
+    for size in batch_sizes:
+        start = time.perf_counter()
+        for i in range(0, len(chosen), size):
+            answerer.answer_batch(*batch_waveforms(waves[i : i + size]), prompts[i : i + size])
+        out[str(size)] = round((time.perf_counter() - start) / len(chosen), 4)
+    return out
+
+
+def format_comparison(diffusion, autoregressive):
+    """The side-by-side table of the two backbones' runs (Markdown).
+
+    Example
+    -------
+    >>> run = {"stages": {"3": {"accuracy": {"overall": 80.0, "sound": 70.0, "music": 90.0, "speech": 80.0},
+    ...                         "train_seconds": 60.0, "preference_margin": 0.5}}, "latency": {"1": 0.1, "8": 0.05}}
+    >>> print(format_comparison(run, run).splitlines()[2])
+    | stage 3 | diffusion | 80.0 | 70.0 | 90.0 | 80.0 | +0.50 | 60 |
+    """
+    rows = [
+        "| model | backbone | overall | sound | music | speech | preference margin | train s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for stage in sorted(diffusion["stages"]):
+        for label, run in (("diffusion", diffusion), ("autoregressive", autoregressive)):
+            result = run["stages"].get(stage)
+            if result is None:
+                continue
+            acc, margin, seconds = result["accuracy"], result.get("preference_margin"), result.get("train_seconds")
+            cells = [f"{acc.get(k, float('nan')):.1f}" for k in ("overall",) + TASKS]
+            cells += ["" if margin is None else f"{margin:+.2f}", "" if seconds is None else f"{seconds:.0f}"]
+            rows.append(f"| stage {stage} | {label} | " + " | ".join(cells) + " |")
+    latency = ["", "| final model | ms per answer, batch 1 | ms per answer, batch 8 |", "|---|---|---|"]
+    for label, run in (("diffusion (answer preset)", diffusion), ("autoregressive (greedy, KV cache)", autoregressive)):
+        lat = run.get("latency") or {}
+        latency.append(
+            f"| {label} | {1000 * lat.get('1', float('nan')):.0f} | {1000 * lat.get('8', float('nan')):.0f} |"
+        )
+    return "\n".join(rows + latency)
 
 
 def main(argv=None):
@@ -593,6 +668,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="corpus, stand-ins and training seed")
     parser.add_argument(
         "--quick", action="store_true", help="a few items and steps (checks the plumbing, learns nothing)"
+    )
+    parser.add_argument(
+        "--compare",
+        choices=("autoregressive",),
+        help="also run the matched autoregressive control (same corpus, stand-in budget, stages and seed) and "
+        "print both side by side",
     )
     args = parser.parse_args(argv)
     progress = logging.getLogger("speechbrain_diffa.demo.standins")  # stand-in losses every 50 steps
@@ -613,4 +694,9 @@ def main(argv=None):
     if summary.get("decoding"):
         print("\n" + format_decoding_table(summary["decoding"]))
     print(f"\nTotal {summary['seconds'] / 60:.1f} min; summary in {os.path.join(args.output, SUMMARY_FILE)}")
+    if args.compare:
+        control = run_demo(args.output, QUICK if args.quick else FULL, args.seed, backbone=args.compare)
+        print("\n" + format_comparison(summary, control))
+        print(f"\nThe {args.compare} control took {control['seconds'] / 60:.1f} min")
+        return {"diffusion": summary, args.compare: control}
     return summary

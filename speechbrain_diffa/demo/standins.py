@@ -8,6 +8,8 @@ as it does the real models:
 - :func:`pretrain_llada_standin`: a tiny LLaDA trained as a masked-diffusion LM on corpus text
   (its own byte-level BPE tokenizer with LLaDA's special tokens), saved like
   ``GSAI-ML/LLaDA-8B-Instruct`` (config + safetensors + tokenizer).
+- :func:`pretrain_causal_standin`: the same, with causal attention and next-token cross-entropy
+  (the autoregressive control), saved as a Hugging Face Llama folder.
 - :func:`pretrain_whisper_standin`: a tiny Whisper encoder trained with a character CTC head to
   transcribe (or caption) clips, and optionally to tag each clip (speaker gender, pitch, tempo...)
   the way Whisper identifies a clip's language, saved like ``openai/whisper-*``.
@@ -28,6 +30,43 @@ from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss
 from speechbrain_diffa.llada import LLaDA
 
 logger = logging.getLogger(__name__)
+
+
+def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name):
+    """The stand-ins' shared loop: the same batches (by ``seed``), schedule and clipping for either objective."""
+    generator = torch.Generator().manual_seed(seed)
+    encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for t in texts]
+    optimizer = torch.optim.AdamW(llm.parameters(), lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 10)
+    losses = []
+    llm.train()
+    for step in range(steps):
+        pick = torch.randint(len(encoded), (batch_size,), generator=generator).tolist()
+        ids = pad_sequence(
+            [torch.tensor(encoded[i]) for i in pick], batch_first=True, padding_value=tokenizer.eos_token_id
+        )
+        loss = loss_of(llm, ids, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(llm.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss))
+        if (step + 1) % 50 == 0:
+            logger.info(f"{name} stand-in step {step + 1}/{steps}: loss {sum(losses[-50:]) / 50:.3f}")
+    return losses
+
+
+def _diffusion_loss(llm, ids, generator):
+    everything = torch.ones_like(ids, dtype=torch.bool)
+    noisy, masked, p = forward_process(ids, everything, llm.mask_token_id, generator=generator)
+    logits = llm(input_ids=noisy, logits_mask=masked).logits
+    return masked_diffusion_loss(logits, ids[masked], p[masked.nonzero()[:, 0]], ids.numel())
+
+
+def _next_token_loss(llm, ids, generator):
+    logits = llm(input_ids=ids[:, :-1]).logits
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
 
 
 def pretrain_llada_standin(
@@ -69,33 +108,44 @@ def pretrain_llada_standin(
     if not texts:
         raise ValueError("pretrain_llada_standin: no training text")
     tokenizer = make_tiny_tokenizer(vocab_size=vocab_size, texts=texts)
-    generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         llm = LLaDA(tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads, init_std=0.02))
-    encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for t in texts]
-    mask_id = llm.mask_token_id
-    optimizer = torch.optim.AdamW(llm.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 10)
-    losses = []
-    llm.train()
-    for step in range(steps):
-        pick = torch.randint(len(encoded), (batch_size,), generator=generator).tolist()
-        ids = pad_sequence(
-            [torch.tensor(encoded[i]) for i in pick], batch_first=True, padding_value=tokenizer.eos_token_id
-        )
-        everything = torch.ones_like(ids, dtype=torch.bool)
-        noisy, masked, p = forward_process(ids, everything, mask_id, generator=generator)
-        logits = llm(input_ids=noisy, logits_mask=masked).logits
-        loss = masked_diffusion_loss(logits, ids[masked], p[masked.nonzero()[:, 0]], ids.numel())
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(llm.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(float(loss))
-        if (step + 1) % 50 == 0:
-            logger.info(f"LLaDA stand-in step {step + 1}/{steps}: loss {sum(losses[-50:]) / 50:.3f}")
+    losses = _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, _diffusion_loss, "LLaDA")
+    llm.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return losses
+
+
+def pretrain_causal_standin(
+    path, texts, steps=300, batch_size=16, lr=3e-3, d_model=128, n_layers=4, n_heads=4, vocab_size=768, seed=0
+):
+    """The autoregressive control's stand-in: :func:`pretrain_llada_standin` with next-token cross-entropy.
+
+    Same tokenizer (trained on the same ``texts``), same size, same initialisation seed, same batches
+    in the same order, same schedule: only the attention (causal) and the objective differ. Saved
+    as a Hugging Face Llama folder (:class:`~speechbrain_diffa.autoregressive.CausalLM`).
+
+    Example
+    -------
+    >>> from speechbrain_diffa.autoregressive import CausalLM
+    >>> path = str(getfixture("tmpdir") / "ar")
+    >>> losses = pretrain_causal_standin(path, ["two beeps", "a high tone"] * 4, steps=3, d_model=32,
+    ...                                  n_layers=1, vocab_size=300)
+    >>> len(losses), CausalLM.from_pretrained(path).is_causal
+    (3, True)
+    """
+    from speechbrain_diffa.autoregressive import CausalLM, matched_causal_config
+    from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer, tiny_llada_config
+
+    if not texts:
+        raise ValueError("pretrain_causal_standin: no training text")
+    tokenizer = make_tiny_tokenizer(vocab_size=vocab_size, texts=texts)
+    config = tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads, init_std=0.02)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        llm = CausalLM(matched_causal_config(config))
+    losses = _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, _next_token_loss, "Causal LM")
     llm.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return losses

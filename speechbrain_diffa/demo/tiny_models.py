@@ -186,20 +186,12 @@ def make_tiny_causal_lm(path, seed=0, **size):
     >>> json.load(open(os.path.join(path, "config.json")))["model_type"]
     'llama'
     """
-    from transformers import LlamaConfig
-
-    from speechbrain_diffa.autoregressive import CausalLM
-    from speechbrain_diffa.llada import llama_config_from_llada
+    from speechbrain_diffa.autoregressive import CausalLM, matched_causal_config
 
     tok = make_tiny_tokenizer(path)
-    llada = llama_config_from_llada(tiny_llada_config(tok, **size))
-    keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
-            "vocab_size", "rms_norm_eps", "max_position_embeddings", "initializer_range", "eos_token_id",
-            "bos_token_id")  # fmt: skip
-    config = LlamaConfig(**{k: getattr(llada, k) for k in keys}, rope_parameters=llada.rope_parameters)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        llm = CausalLM(config)
+        llm = CausalLM(matched_causal_config(tiny_llada_config(tok, **size)))
     llm.save_pretrained(path)
     return path
 
