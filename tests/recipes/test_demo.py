@@ -66,3 +66,17 @@ def test_the_readme_demo_command_runs_from_a_fresh_checkout(tmp_path):
         report = json.loads((out / "eval" / name / "mmau" / "report.json").read_text())
         assert report["items_scored"] == QUICK.num_test and report["items_missing"] == 0
     assert "| stage 4 |" in stdout
+
+    # The matched autoregressive control, reusing that run's corpus and Whisper stand-in (issue: the paper's question).
+    stdout = run_as_written(
+        f"{sys.executable} -m speechbrain_diffa.demo --quick --compare autoregressive", cwd=checkout
+    )
+    control = json.loads((out / SUMMARY_FILE.replace(".json", "_autoregressive.json")).read_text())
+    assert control["backbone"] == "autoregressive" and sorted(control["stages"]) == ["1", "2", "3", "4"]
+    assert control["chance"] == summary["chance"] and set(control["latency"]) == {"1", "8"}
+    assert (out / "models" / "ar" / "config.json").is_file() and (
+        out / "ar_stage4_vrpo" / "diffa2_trained.ckpt"
+    ).is_file()
+    report = json.loads((out / "eval" / "ar_stage4_vrpo" / "mmau" / "report.json").read_text())
+    assert report["items_scored"] == QUICK.num_test
+    assert "| stage 4 | autoregressive |" in stdout and "autoregressive (greedy, KV cache)" in stdout
