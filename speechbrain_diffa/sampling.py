@@ -28,7 +28,11 @@ Authors
 import torch
 import torch.nn.functional as F
 
-from speechbrain_diffa.decoding_presets import FAST_DECODING, REFERENCE_DECODING  # noqa: F401 (re-exported)
+from speechbrain_diffa.decoding_presets import (  # noqa: F401 (re-exported)
+    CACHED_DECODING,
+    FAST_DECODING,
+    REFERENCE_DECODING,
+)
 from speechbrain_diffa.llada import LLaDA, crop_cache, drop_cache_span
 
 LLADA_MASK_ID = 126336

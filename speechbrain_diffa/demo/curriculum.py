@@ -462,7 +462,8 @@ DECODERS = {
     name: dict(CONFIGS)[name]
     for name in (
         "reference",
-        "factor 0.5 + dual cache + eos stop (interface default)",
+        "dual cache + eos stop (answer preset)",
+        "factor 0.5 + dual cache + eos stop (answer-fast preset)",
         "factor 1.0 + dual cache + eos stop",
         "threshold 0.9 + dual cache + eos stop",
         "dual cache",

@@ -31,7 +31,13 @@ import time
 
 import torch
 
-from speechbrain_diffa.decoding_presets import BENCHMARK_PRESETS, FAST_DECODING, REFERENCE_DECODING, preset
+from speechbrain_diffa.decoding_presets import (
+    BENCHMARK_PRESETS,
+    CACHED_DECODING,
+    FAST_DECODING,
+    REFERENCE_DECODING,
+    preset,
+)
 from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss
 from speechbrain_diffa.llada import LLaDA
 from speechbrain_diffa.sampling import generate
@@ -49,12 +55,13 @@ CONFIGS = [
     ("prefix cache", {"cache": "prefix"}),
     ("dual cache", {"cache": "dual"}),
     ("factor 1.0 + dual cache + eos stop", {"factor": 1.0, "cache": "dual", "eos_early_stop": True}),
-    ("factor 0.5 + dual cache + eos stop (interface default)", FAST_DECODING),
+    ("dual cache + eos stop (answer preset)", CACHED_DECODING),
+    ("factor 0.5 + dual cache + eos stop (answer-fast preset)", FAST_DECODING),
     ("threshold 0.9 + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
     # The reference's schedule with 2 steps per block (half a block committed per step): a real
     # decoder whose cost is what the confidence rules cost on a model that needs 2 passes per
     # block, whatever the benchmark model's own confidence (the demo's trained model needs 1.38
-    # passes per 16-token answer with the interface default).
+    # passes per 16-token answer with the factor rule at 0.5).
     (TWO_PASSES, {"steps_per_block": 2, "cache": "dual"}),
     # Not a decoder: every token of a block committed on the block's first pass, whatever the model's
     # confidence. Its time is the floor of any diffusion decoder here: one pass per block.
@@ -384,11 +391,12 @@ def run(args):
     }
 
 
-# Decoders timed on a trained model (the interface default first after the reference), taken from
+# Decoders timed on a trained model (the answer presets first after the reference), taken from
 # CONFIGS; each starts from the reference sampler (every fast option off) as the benchmark runner does.
 TRAINED_DECODERS = (
     "reference",
-    "factor 0.5 + dual cache + eos stop (interface default)",
+    "dual cache + eos stop (answer preset)",
+    "factor 0.5 + dual cache + eos stop (answer-fast preset)",
     "factor 1.0 + dual cache + eos stop",
     "threshold 0.9 + dual cache + eos stop",
     LIMIT,

@@ -35,7 +35,7 @@ def test_benchmark_runs_and_reports(tmp_path):
     saved = json.loads(out.read_text())
     decoders = {r["decoder"] for r in saved["rows"]}
     assert "reference" in decoders and "autoregressive (Llama + KV cache)" in decoders
-    assert len(saved["rows"]) == 2 * 12
+    assert len(saved["rows"]) == 2 * 13
     reference = next(r for r in saved["rows"] if r["decoder"] == "reference")
     assert reference["nfe_per_batch"] == 16 and reference["speedup_vs_reference"] == 1.0
     limit = [r for r in saved["rows"] if r["decoder"] == LIMIT]
@@ -68,11 +68,12 @@ def test_trained_model_rows(tmp_path, tiny_root):
     )
     assert saved["rows"] == []  # --trained_only: no synthetic rows
     rows = json.loads(out.read_text())["trained_model"]["rows"]
-    assert [(r["batch"], r["decoder"]) for r in rows][:2] == [
+    assert [(r["batch"], r["decoder"]) for r in rows][:3] == [
         (1, "reference"),
-        (1, "factor 0.5 + dual cache + eos stop (interface default)"),
+        (1, "dual cache + eos stop (answer preset)"),
+        (1, "factor 0.5 + dual cache + eos stop (answer-fast preset)"),
     ]
-    assert len(rows) == 2 * 5
+    assert len(rows) == 2 * 6
     by = {(r["batch"], r["decoder"]): r for r in rows}
     assert by[1, "reference"]["nfe_per_batch"] == 16 and by[1, "reference"]["nfe_histogram"] == {"16": 3}
     assert by[1, LIMIT]["nfe_per_batch"] == 1 and by[2, LIMIT]["nfe_histogram"] == {"1": 2}
