@@ -20,10 +20,9 @@ import os
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
-from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-from speechbrain_diffa.hub.weight_files import open_safetensors, safetensors_files
-from speechbrain_diffa.llada import LLaDA
+from speechbrain_diffa.hub.weight_files import safetensors_files
+from speechbrain_diffa.llada import LLaDA, load_named_weights
 
 BACKBONES = ("diffusion", "autoregressive")
 # LlamaConfig keys a folder may set; anything else in its config.json is refused by name.
@@ -152,36 +151,10 @@ class CausalLM(LLaDA):
             dtype = getattr(torch, dtype)
         with torch.device("meta"):
             model = cls(config, attn_implementation=attn_implementation)
-        shapes = {k: v.shape for k, v in model.llm.state_dict().items()}
         tied = bool(config.tie_word_embeddings)
-        wanted = {k for k in shapes if not (tied and k == "lm_head.weight")}
-        state, unexpected = {}, []
-        for file in files:
-            with open_safetensors(file) as f:
-                for name in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
-                    if name not in wanted:
-                        unexpected.append(name)
-                        continue
-                    tensor = f.get_tensor(name)
-                    if tensor.shape != shapes[name]:
-                        raise ValueError(
-                            f"{file}: weight {name} has shape {tuple(tensor.shape)}, the config implies "
-                            f"{tuple(shapes[name])}"
-                        )
-                    state[name] = tensor.to(device=device, dtype=dtype or tensor.dtype)
-        missing = sorted(wanted - set(state))
-        if missing or unexpected:
-            raise ValueError(
-                f"Llama weights in {path} do not match its config: missing {missing[:8]} ({len(missing)}), "
-                f"unexpected {sorted(unexpected)[:8]} ({len(unexpected)})"
-            )
-        if tied:
-            state["lm_head.weight"] = state["model.embed_tokens.weight"]
-        model.llm.load_state_dict(state, strict=True, assign=True)
-        if tied:
-            model.llm.tie_weights()
-        with torch.device(device):  # RoPE buffers were made on the meta device
-            model.llm.model.rotary_emb = LlamaRotaryEmbedding(config=model.llm.config)
+        # A Hugging Face Llama folder uses transformers' own names: each file name is its state-dict name.
+        wanted = {k: k for k in model.llm.state_dict() if not (tied and k == "lm_head.weight")}
+        load_named_weights(model, path, files, wanted, tied, device, dtype, "Llama")
         if lora is not None:
             model.add_lora(**lora)
         return model
@@ -218,6 +191,19 @@ def load_backbone(backbone, path, dtype=None, device=None, lora=None):
     return kind.from_pretrained(path, dtype=dtype, device=device, lora=lora)
 
 
+def next_token_predictors(scored):
+    """``(batch, time)`` True at the positions whose next token is ``scored`` (position j predicts token j + 1).
+
+    Example
+    -------
+    >>> next_token_predictors(torch.tensor([[False, True, True]])).tolist()
+    [[True, True, False]]
+    """
+    predictors = torch.zeros_like(scored)
+    predictors[:, :-1] = scored[:, 1:]
+    return predictors
+
+
 def exact_log_likelihoods(scorers, ids, scored):
     """Log-probability ``(batch,)`` of the ``scored`` tokens of ``ids`` under each causal scorer.
 
@@ -247,8 +233,7 @@ def exact_log_likelihoods(scorers, ids, scored):
     >>> [round(float(x), 4) for x in exact_log_likelihoods([uniform], ids, scored)[0]]
     [-2.7726]
     """
-    predictors = torch.zeros_like(scored)
-    predictors[:, :-1] = scored[:, 1:]  # position j predicts token j + 1
+    predictors = next_token_predictors(scored)
     targets, rows = ids[scored], scored.nonzero()[:, 0]
     out = []
     for scorer in scorers:

@@ -231,6 +231,62 @@ class LLaDAOutput:
     hidden_states: torch.Tensor | None = None
 
 
+def load_named_weights(model, path, files, wanted, tied, device, dtype=None, what="LLaDA"):
+    """Fill a meta-device backbone's ``model.llm`` from safetensors ``files``, every name and shape checked.
+
+    Arguments
+    ---------
+    model : LLaDA
+        Built on the meta device (LLaDA or :class:`~speechbrain_diffa.autoregressive.CausalLM`).
+    path : str
+        The folder, for messages.
+    files : list of str
+        Its safetensors files.
+    wanted : dict
+        File weight name -> name in ``model.llm``'s state dict; every one must be present, no other.
+    tied : bool
+        The LM head shares the embedding table (it is not in the files).
+    device : torch.device
+        Where the weights go.
+    dtype : torch.dtype
+        Cast to this (default: as stored).
+    what : str
+        The backbone's name, for messages.
+    """
+    shapes = {k: v.shape for k, v in model.llm.state_dict().items()}
+    state, unexpected = {}, []
+    for file in files:
+        with open_safetensors(file) as f:
+            for name in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
+                if name not in wanted:
+                    unexpected.append(name)
+                    continue
+                tensor = f.get_tensor(name)
+                internal = wanted[name]
+                if tensor.shape != shapes[internal]:
+                    raise ValueError(
+                        f"{file}: weight {name} has shape {tuple(tensor.shape)}, the config "
+                        f"in {path} implies {tuple(shapes[internal])}"
+                    )
+                state[internal] = tensor.to(device=device, dtype=dtype or tensor.dtype)
+    found = set(state)
+    missing = sorted(name for name, internal in wanted.items() if internal not in found)
+    if missing or unexpected:
+        raise ValueError(
+            f"{what} weights in {path} do not match the config: missing {missing[:8]}"
+            f"{' ...' if len(missing) > 8 else ''} ({len(missing)}), unexpected "
+            f"{sorted(unexpected)[:8]} ({len(unexpected)})"
+        )
+    if tied:
+        state["lm_head.weight"] = state["model.embed_tokens.weight"]
+    model.llm.load_state_dict(state, strict=True, assign=True)
+    if tied:
+        model.llm.tie_weights()
+    # Non-persistent RoPE buffers were created on the meta device; rebuild them for real.
+    with torch.device(device):
+        model.llm.model.rotary_emb = LlamaRotaryEmbedding(config=model.llm.config)
+
+
 class LLaDA(torch.nn.Module):
     """The LLaDA masked-diffusion LLM with bidirectional attention.
 
@@ -438,37 +494,7 @@ class LLaDA(torch.nn.Module):
             model = cls(config, attn_implementation=attn_implementation)
         expected = internal_to_release_names(config["n_layers"], config.get("weight_tying", False))
         wanted = {release: internal for internal, release in expected.items()}
-        shapes = {k: v.shape for k, v in model.llm.state_dict().items()}
-        state, unexpected = {}, []
-        for file in files:
-            with open_safetensors(file) as f:
-                for name in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
-                    if name not in wanted:
-                        unexpected.append(name)
-                        continue
-                    tensor = f.get_tensor(name)
-                    internal = wanted[name]
-                    if tensor.shape != shapes[internal]:
-                        raise ValueError(
-                            f"{file}: weight {name} has shape {tuple(tensor.shape)}, the config "
-                            f"in {path} implies {tuple(shapes[internal])}"
-                        )
-                    state[internal] = tensor.to(device=device, dtype=dtype or tensor.dtype)
-        missing = sorted(set(wanted) - {expected[k] for k in state})
-        if missing or unexpected:
-            raise ValueError(
-                f"LLaDA weights in {path} do not match the config: missing {missing[:8]}"
-                f"{' ...' if len(missing) > 8 else ''} ({len(missing)}), unexpected "
-                f"{sorted(unexpected)[:8]} ({len(unexpected)})"
-            )
-        if config.get("weight_tying", False):
-            state["lm_head.weight"] = state["model.embed_tokens.weight"]
-        model.llm.load_state_dict(state, strict=True, assign=True)
-        if config.get("weight_tying", False):
-            model.llm.tie_weights()
-        # Non-persistent RoPE buffers were created on the meta device; rebuild them for real.
-        with torch.device(device):
-            model.llm.model.rotary_emb = LlamaRotaryEmbedding(config=model.llm.config)
+        load_named_weights(model, path, files, wanted, bool(config.get("weight_tying", False)), device, dtype, "LLaDA")
         if lora is not None:
             model.add_lora(**lora)
         return model

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 from speechbrain.utils import checkpoints
 
+from speechbrain_diffa.autoregressive import exact_log_likelihoods, next_token_predictors
 from speechbrain_diffa.data.audio import check_audio_batch
 from speechbrain_diffa.decoding_presets import preset
 from speechbrain_diffa.diffusion import answer_mask, forward_process, masked_diffusion_loss, monte_carlo_elbos
@@ -420,8 +421,7 @@ class DIFFA2Model(torch.nn.Module):
         cross-entropy over the answer tokens: the counterpart of the masked-diffusion loss.
         """
         scored = self.scored_answer(ids, prompt_lengths)
-        predictors = torch.zeros_like(scored)
-        predictors[:, :-1] = scored[:, 1:]  # position j predicts token j + 1
+        predictors = next_token_predictors(scored)
         audio, audio_lens = self.encode_audio(wavs, wav_lens)
         logits = self.masked_logits(ids, predictors, audio, audio_lens, splice_at, text_mask)
         content = self.chat.answer_content(ids, prompt_lengths)[scored]
@@ -477,8 +477,6 @@ class DIFFA2Model(torch.nn.Module):
 
     def log_likelihood(self, wavs, wav_lens, ids, prompt_lengths, splice_at):
         """``(batch,)`` log-probability of each answer (through its first EOS) under a causal backbone."""
-        from speechbrain_diffa.autoregressive import exact_log_likelihoods
-
         audio, audio_lens = self.encode_audio(wavs, wav_lens)
         scorer = self.elbo_scorer(audio, audio_lens, splice_at)
         (logp,) = exact_log_likelihoods([scorer], ids, self.scored_answer(ids, prompt_lengths))
