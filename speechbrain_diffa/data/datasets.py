@@ -4,11 +4,13 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
+import json
 import logging
+import os
 
 import torch
 
-from speechbrain_diffa.data.audio import WHISPER_SAMPLE_RATE, load_audio
+from speechbrain_diffa.data.audio import WHISPER_SAMPLE_RATE, AudioError, load_audio
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,10 @@ def training_dataset(
     preference : bool
         Stage-4 records (``chosen`` / ``rejected``) instead of SFT records (``target``).
     skip_bad, report_path :
-        See :func:`speechbrain_diffa.data.manifests.validated_records`.
+        See :func:`speechbrain_diffa.data.manifests.validated_records`, which checks each record
+        and its audio header up front. With ``skip_bad``, a record whose samples fail when read
+        (:func:`~speechbrain_diffa.data.audio.load_audio`) is left out of its batch too
+        (:func:`skip_unreadable`); without it, the error names the manifest and the record.
     sample_rate : int
         Audio is resampled to this rate.
     replay_manifest : str
@@ -85,11 +90,17 @@ def training_dataset(
         )
         records.update(replay)
 
-    @takes("audio_filepath")
+    @takes("id", "audio_filepath")
     @provides("sig")
-    def audio_pipeline(path):
-        """The record's waveform, checked and resampled."""
-        return load_audio(path, sample_rate)
+    def audio_pipeline(item_id, path):
+        """The record's waveform, checked and resampled (None when unreadable and ``skip_bad``)."""
+        try:
+            return load_audio(path, sample_rate)
+        except AudioError as e:
+            if not skip_bad:
+                raise AudioError(f"{manifest}: record {item_id!r}: {e}") from e
+            skip_unreadable(manifest, item_id, e, report_path)
+            return None
 
     if preference:
 
@@ -133,11 +144,81 @@ def _replay_records(manifest, num_items, fraction, data_root, skip_bad, seed, al
     return {f"replay/{keys[i]}": pool[keys[i]] for i in order.tolist()}
 
 
-def collate_fn(eos_id):
+def skip_unreadable(manifest, item_id, error, report_path=None):
+    """Log a record whose audio failed when read (``skip_bad``), and append it to the report.
+
+    The header checks of :func:`~speechbrain_diffa.data.manifests.validated_records` run up
+    front; what only reading the samples shows (a clip far too loud, data cut off) is found here,
+    in the loader. The record is left out of its batch (:class:`SkippingCollate`); every epoch
+    that meets it logs it again. ``report_path`` gains one JSON line per skip, beside the JSON
+    report of the up-front checks.
+
+    Example
+    -------
+    >>> from speechbrain_diffa.data.audio import AudioError
+    >>> path = str(getfixture("tmpdir") / "skipped_train.json")
+    >>> skip_unreadable("m.json", "u1", AudioError("a.wav: peak 1e+30"), path)
+    >>> open(unreadable_report(path)).read().strip()
+    '{"manifest": "m.json", "id": "u1", "problem": "a.wav: peak 1e+30"}'
+    """
+    logger.warning(f"{manifest}: skipping record {item_id!r} (skip_bad): {error}")
+    if report_path:
+        line = json.dumps({"manifest": manifest, "id": item_id, "problem": str(error)}, ensure_ascii=False)
+        with open(unreadable_report(report_path), "a", encoding="utf-8") as f:
+            f.write(line + "\n")  # one short append per record: safe from several loader workers
+
+
+def unreadable_report(report_path):
+    """Where :func:`skip_unreadable` appends: ``skipped_train.json`` -> ``skipped_train_at_read.jsonl``.
+
+    Example
+    -------
+    >>> unreadable_report("out/skipped_train.json")
+    'out/skipped_train_at_read.jsonl'
+    """
+    return os.path.splitext(report_path)[0] + "_at_read.jsonl"
+
+
+class SkippingCollate:
     """SpeechBrain ``PaddedBatch`` collation with token sequences right-padded by EOS.
 
     EOS padding is part of the answer in DIFFA's training (it is masked and scored), so the
-    padding value matters; audio pads with zeros and gets relative lengths as usual.
+    padding value matters; audio pads with zeros and gets relative lengths as usual. Items whose
+    audio was skipped at read time (``sig`` None, see :func:`skip_unreadable`) are left out; a
+    batch with none left is None, which the Brains skip.
+
+    Arguments
+    ---------
+    eos_id : int
+        Padding of ``ids``, ``chosen_ids`` and ``rejected_ids``.
+
+    Example
+    -------
+    >>> import torch
+    >>> collate = SkippingCollate(eos_id=7)
+    >>> batch = collate([{"ids": torch.tensor([1, 2, 3]), "sig": torch.ones(2)},
+    ...                  {"ids": torch.tensor([4]), "sig": torch.ones(1)},
+    ...                  {"ids": torch.tensor([5]), "sig": None}])
+    >>> batch.ids.data.tolist()
+    [[1, 2, 3], [4, 7, 7]]
+    >>> collate([{"ids": torch.tensor([5]), "sig": None}]) is None
+    True
+    """
+
+    def __init__(self, eos_id):
+        eos = {"value": eos_id}
+        self.padding = {"ids": eos, "chosen_ids": eos, "rejected_ids": eos}
+
+    def __call__(self, examples):
+        """A ``PaddedBatch`` of the readable examples, or None."""
+        from speechbrain.dataio.batch import PaddedBatch
+
+        kept = [e for e in examples if "sig" not in e or e["sig"] is not None]
+        return PaddedBatch(kept, per_key_padding_kwargs=self.padding) if kept else None
+
+
+def collate_fn(eos_id):
+    """The loaders' collation: :class:`SkippingCollate` (EOS-padded tokens, unreadable items left out).
 
     Example
     -------
@@ -146,9 +227,4 @@ def collate_fn(eos_id):
     >>> batch.ids.data.tolist()
     [[1, 2, 3], [4, 7, 7]]
     """
-    import functools
-
-    from speechbrain.dataio.batch import PaddedBatch
-
-    eos = {"value": eos_id}
-    return functools.partial(PaddedBatch, per_key_padding_kwargs={"ids": eos, "chosen_ids": eos, "rejected_ids": eos})
+    return SkippingCollate(eos_id)

@@ -232,21 +232,37 @@ def run_settings(prepared, answerer, batch_size, prompt=None, decoding=None):
     }
 
 
-def _load_batch(items):
-    """Waveforms of ``items``; an unreadable file names the item."""
-    waves = []
+UNREADABLE = "unreadable.jsonl"  # items left out because their audio could not be read (allow_incomplete)
+
+
+def _load_batch(items, out_dir, skip_unreadable=False):
+    """The readable items of a batch and their waveforms (None if none is readable).
+
+    An unreadable file stops the run naming the item, unless ``skip_unreadable``: then the item
+    is logged, appended to ``out_dir/unreadable.jsonl``, and left without a prediction (a later
+    run tries it again).
+    """
+    waves, kept = [], []
     for item in items:
         try:
             waves.append(load_audio(item.audio))
+            kept.append(item)
         except AudioError as e:
-            raise AudioError(f"item {item.id!r}: {e}") from e
-    return batch_waveforms(waves)
+            if not skip_unreadable:
+                raise AudioError(f"item {item.id!r}: {e} (allow_incomplete scores the run without it)") from e
+            logger.warning("item %r left without a prediction: %s", item.id, e)
+            with open(os.path.join(out_dir, UNREADABLE), "a", encoding="utf-8") as f:
+                f.write(json.dumps({"id": item.id, "problem": str(e)}, ensure_ascii=False) + "\n")
+    return kept, (batch_waveforms(waves) if waves else None)
 
 
-def decode_shard(prepared, answerer, out_dir, settings, rank=0, world_size=1, max_batches=None, progress=True):
+def decode_shard(
+    prepared, answerer, out_dir, settings, rank=0, world_size=1, max_batches=None, progress=True, skip_unreadable=False
+):
     """Decode this rank's share of ``prepared.items`` that has no prediction yet.
 
-    Returns True when the shard is complete, False when stopped by ``max_batches``.
+    Returns True when the shard is done (``skip_unreadable``: items whose audio is unreadable are
+    left out, see :func:`_load_batch`), False when stopped by ``max_batches``.
     """
     from tqdm import tqdm
 
@@ -267,13 +283,18 @@ def decode_shard(prepared, answerer, out_dir, settings, rank=0, world_size=1, ma
         if max_batches is not None and number >= max_batches:
             bar.close()
             return False
-        wavs, lens = _load_batch(batch)
+        asked = len(batch)
+        batch, waves = _load_batch(batch, out_dir, skip_unreadable)
+        if not batch:
+            bar.update(asked)
+            continue
+        wavs, lens = waves
         questions = [build_prompt(settings["prompt"], item.question, item.choices) for item in batch]
         answers = answerer.answer_batch(wavs, lens, questions, **settings["decoding"])
         if len(answers) != len(batch):
             raise RuntimeError(f"answerer returned {len(answers)} answers for a batch of {len(batch)}")
         _append(path, settings, [(item.id, str(text)) for item, text in zip(batch, answers)])
-        bar.update(len(batch))
+        bar.update(asked)
     bar.close()
     return True
 
@@ -351,7 +372,9 @@ def run_benchmark(
     max_batches : int
         Stop after this many batches (for tests and partial runs); returns None.
     allow_incomplete : bool
-        Score even when some items have no prediction (the report counts them).
+        Score even when some items have no prediction (the report counts them); an item whose
+        audio cannot be read is then left out (listed in ``out_dir/unreadable.jsonl``) instead of
+        stopping the run.
     progress : bool
         Show a progress bar.
 
@@ -380,7 +403,9 @@ def run_benchmark(
     rank, world_size = shard_from_env(rank, world_size)
     os.makedirs(out_dir, exist_ok=True)
     settings = run_settings(prepared, answerer, batch_size, prompt, decoding)
-    if not decode_shard(prepared, answerer, out_dir, settings, rank, world_size, max_batches, progress):
+    shard = (rank, world_size, max_batches, progress, allow_incomplete)
+    done = decode_shard(prepared, answerer, out_dir, settings, *shard)
+    if not done:
         logger.info("Stopped after %d batches; run again to resume", max_batches)
         return None
     dist = _distributed()

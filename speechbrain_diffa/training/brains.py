@@ -197,6 +197,21 @@ class DIFFA2Brain(sb.Brain):
         super().on_fit_start()
         self._set_lr(schedule.calculate_lr(schedule.current_step))
 
+    def fit_batch(self, batch):
+        """``Brain.fit_batch``; a batch whose every item was unreadable (None, ``skip_bad``) is skipped."""
+        return None if batch is None else super().fit_batch(batch)
+
+    def evaluate_batch(self, batch, stage):
+        """``Brain.evaluate_batch``; a batch whose every item was unreadable (None) is skipped."""
+        return None if batch is None else super().evaluate_batch(batch, stage)
+
+    def update_average(self, loss, avg_loss):
+        """``Brain.update_average``; a skipped batch (None) leaves the average and the step count as they were."""
+        if loss is None:
+            self.step -= 1
+            return avg_loss
+        return super().update_average(loss, avg_loss)
+
     def on_fit_batch_start(self, batch, should_step):
         """Remember the items of the optimizer step being accumulated (a step that goes wrong names them)."""
         self.step_items = getattr(self, "step_items", []) + list(batch.id)

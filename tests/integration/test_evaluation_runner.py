@@ -125,6 +125,28 @@ def test_shards_merge(answerer, tmp_path):
     assert report["overall"] == single["overall"]
 
 
+def test_an_unreadable_clip_stops_the_run_by_name_or_is_left_out_with_allow_incomplete(answerer, tmp_path):
+    """A clip far too loud passes every header check; before, every rerun stopped at its batch."""
+    import soundfile
+    import torch
+
+    from speechbrain_diffa.data.audio import AudioError
+    from speechbrain_diffa.evaluation.runner import UNREADABLE
+
+    data = prepared_set("mmar", str(tmp_path / "data"), n=4)
+    loud = data.items[1]
+    soundfile.write(loud.audio, (torch.ones(16000) * 1e30).numpy(), 16000, subtype="FLOAT")
+    out = str(tmp_path / "out")
+    with pytest.raises(AudioError, match=rf"item {loud.id!r}: .*allow_incomplete"):
+        run_benchmark(data, answerer, out, batch_size=2, decoding=FAST, progress=False)
+    report = run_benchmark(data, answerer, out, batch_size=2, decoding=FAST, allow_incomplete=True, progress=False)
+    assert report["modes"]["strict"]["items_scored"] == 4  # the unreadable one counted wrong, as a missing answer
+    predicted = read_predictions(os.path.join(out, "predictions.jsonl"))[1]
+    assert sorted(predicted) == sorted(item.id for item in data.items if item.id != loud.id)
+    with open(os.path.join(out, UNREADABLE), encoding="utf-8") as f:
+        assert [json.loads(line)["id"] for line in f] == [loud.id]
+
+
 def test_command_line(answerer, tmp_path, capsys):
     data_dir = str(tmp_path / "data")
     data = prepared_set("mmar", data_dir, n=3)

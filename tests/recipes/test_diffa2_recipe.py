@@ -255,6 +255,30 @@ def test_a_hostile_record_stops_the_run_with_one_message_and_no_weights(kind, co
     assert not (out / "diffa2_trained.ckpt").exists()
 
 
+def test_skip_bad_also_leaves_out_a_clip_that_fails_only_when_read(corpus, tiny_root, tmp_path):
+    """A clip far too loud has a valid header: only reading it shows the fault, mid-epoch. With skip_bad the
+    run left it out of its batch, trained on the rest and listed it; before, it stopped the run."""
+    import soundfile
+
+    records = json.load(open(os.path.join(corpus, "sft_train.json")))
+    bad = os.path.join(corpus, "loud.wav")
+    soundfile.write(bad, (torch.sin(torch.arange(16000) / 5.0) * 1e30).numpy(), 16000, subtype="FLOAT")
+    records[0] = dict(records[0], audio_filepath="{data_root}/loud.wav")
+    manifest = tmp_path / "train.json"
+    manifest.write_text(json.dumps(records))
+    out = tmp_path / "stage2"
+    command = stage_command(
+        "stage2_acoustic.yaml", tiny_root, corpus, str(out), previous="", train_manifest=manifest, skip_bad=True
+    )
+    run(command)
+    weights = trained(str(out))
+    assert weights and all(torch.isfinite(v).all() for v in weights.values())
+    with open(out / "skipped_train_at_read.jsonl", encoding="utf-8") as f:
+        skipped = [json.loads(line) for line in f]
+    assert {s["id"] for s in skipped} == {records[0]["id"]} and "loud.wav" in skipped[0]["problem"]
+    assert not (out / "skipped_train.json").exists()  # the header check passed it: found only when read
+
+
 def epoch_train_losses(out):
     """``{epoch: train loss}`` from SpeechBrain's train_log.txt."""
     losses = {}

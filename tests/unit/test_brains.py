@@ -64,3 +64,14 @@ def test_non_finite_weights_are_never_saved(brain, tmp_path):
     with pytest.raises(NonFiniteTraining, match="trained tensors hold NaN or Inf"):
         brain.save_trained(path)
     assert not os.path.exists(path)
+
+
+def test_a_batch_left_empty_by_skip_bad_is_skipped_without_touching_the_average(brain):
+    """Every item of a batch unreadable (collated to None): no step, and the epoch's mean loss is the others'."""
+    before = trained(brain)
+    brain.step, brain.avg_train_loss = 2, 0.5
+    loss = brain.fit_batch(None)
+    assert loss is None and brain.update_average(loss, brain.avg_train_loss) == 0.5
+    assert brain.step == 1  # SpeechBrain counted the batch before fitting it; the mean over the rest is unchanged
+    assert all(torch.equal(before[n], p) for n, p in trained(brain).items())
+    assert brain.evaluate_batch(None, stage=None) is None

@@ -175,3 +175,24 @@ def test_audio_outside_the_data_folder_is_refused_unless_allowed(folder, tmp_pat
     chat = ChatLayout(make_tiny_tokenizer(str(tmp_path_factory.mktemp("tok"))))
     with pytest.raises(ManifestError, match="is outside the data folder"):
         training_dataset(path, chat, data_root=str(folder))
+
+
+def test_a_clip_failing_only_when_read_names_its_record_or_is_left_out_with_skip_bad(folder):
+    """A 1e30 float WAV has a valid header; the fault shows only when its samples are read, mid-epoch."""
+    from speechbrain_diffa.data.audio import AudioError
+    from speechbrain_diffa.data.datasets import unreadable_report
+
+    soundfile.write(str(folder / "loud.wav"), (torch.ones(800) * 1e30).numpy(), 16000, subtype="FLOAT")
+    chat = ChatLayout(make_tiny_tokenizer())
+    path = write(folder / "m.json", [record("a"), record("loud"), record("b")])
+    strict = training_dataset(path, chat, str(folder))
+    with pytest.raises(AudioError, match=r"m.json: record 'loud': .*loud.wav"):
+        strict[1]
+    report = str(folder / "skipped_train.json")
+    lenient = training_dataset(path, chat, str(folder), skip_bad=True, report_path=report)
+    batch = collate_fn(chat.eos_id)([lenient[i] for i in range(3)])
+    assert batch.id == ["a", "b"] and batch.sig.data.shape[0] == 2
+    assert collate_fn(chat.eos_id)([lenient[1]]) is None  # a batch with nothing readable left: the Brains skip it
+    with open(unreadable_report(report), encoding="utf-8") as f:
+        skipped = [json.loads(line) for line in f]
+    assert [s["id"] for s in skipped] == ["loud", "loud"] and "loud.wav" in skipped[0]["problem"]
