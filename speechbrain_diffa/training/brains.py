@@ -22,6 +22,7 @@ import torch
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
+from speechbrain_diffa.data.audio import AudioError
 from speechbrain_diffa.diffusion import item_generators, vrpo_loss
 from speechbrain_diffa.model import sft_objectives
 
@@ -198,7 +199,17 @@ class DIFFA2Brain(sb.Brain):
         self._set_lr(schedule.calculate_lr(schedule.current_step))
 
     def fit_batch(self, batch):
-        """``Brain.fit_batch``; a batch whose every item was unreadable (None, ``skip_bad``) is skipped."""
+        """``Brain.fit_batch``; a batch whose every item was unreadable (None, ``skip_bad``) is skipped.
+
+        With several processes a rank cannot skip alone (the others would wait for its gradients),
+        so there it stops the run naming the report that lists the records to fix or remove.
+        """
+        if batch is None and torch.distributed.is_available() and torch.distributed.is_initialized():
+            raise AudioError(
+                f"every item of a batch on rank {torch.distributed.get_rank()} had unreadable audio; with several "
+                "processes such a batch cannot be skipped: remove the records listed in "
+                "<output_folder>/skipped_*_at_read.jsonl, or train them on one process"
+            )
         return None if batch is None else super().fit_batch(batch)
 
     def evaluate_batch(self, batch, stage):
