@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from speechbrain_diffa.decoding_presets import (  # noqa: F401 (re-exported)
     CACHED_DECODING,
+    EOS_STOP_DECODING,
     FAST_DECODING,
     REFERENCE_DECODING,
 )

@@ -30,7 +30,7 @@ echo "== 1. decoding benchmark ($SHAPES) on $DEVICE"
 # they are left out here (the CPU run has them).
 timeout "${BENCH_TIMEOUT:-300}" "$PY" -m speechbrain_diffa.evaluation.decoding_benchmark --device "$DEVICE" $SHAPES \
     --reference_items '{"128": 1}' --skip_slow --output "$out/decoding.json" \
-    --decoders "prefix cache" "dual cache" "dual cache + eos stop (answer preset)" "factor 0.5 + dual cache + eos stop (answer-fast preset)" \
+    --decoders "prefix cache" "dual cache" "dual cache + eos stop (answer-cached preset)" "factor 0.5 + dual cache + eos stop (answer-fast preset)" \
     "2 steps per block + dual cache (a sure model's pass count)" \
     "limit: one pass per block (threshold 0, quality ignored)" 2>&1 | tail -n 40 || status=1
 

@@ -471,7 +471,7 @@ DECODERS = {
     name: dict(CONFIGS)[name]
     for name in (
         "reference",
-        "dual cache + eos stop (answer preset)",
+        "dual cache + eos stop (answer-cached preset)",
         "factor 0.5 + dual cache + eos stop (answer-fast preset)",
         "factor 1.0 + dual cache + eos stop",
         "threshold 0.9 + dual cache + eos stop",

@@ -51,11 +51,11 @@ CONFIGS = [
     ("reference", {}),
     ("threshold 0.9", {"threshold": 0.9}),
     ("factor 1.0 (DIFFA-2 FPD)", {"factor": 1.0}),
-    ("eos early stop", {"eos_early_stop": True}),
+    ("eos early stop (answer preset)", {"eos_early_stop": True}),
     ("prefix cache", {"cache": "prefix"}),
     ("dual cache", {"cache": "dual"}),
     ("factor 1.0 + dual cache + eos stop", {"factor": 1.0, "cache": "dual", "eos_early_stop": True}),
-    ("dual cache + eos stop (answer preset)", CACHED_DECODING),
+    ("dual cache + eos stop (answer-cached preset)", CACHED_DECODING),
     ("factor 0.5 + dual cache + eos stop (answer-fast preset)", FAST_DECODING),
     ("threshold 0.9 + dual cache + eos stop", {"threshold": 0.9, "cache": "dual", "eos_early_stop": True}),
     # The reference's schedule with 2 steps per block (half a block committed per step): a real
@@ -395,7 +395,8 @@ def run(args):
 # CONFIGS; each starts from the reference sampler (every fast option off) as the benchmark runner does.
 TRAINED_DECODERS = (
     "reference",
-    "dual cache + eos stop (answer preset)",
+    "eos early stop (answer preset)",
+    "dual cache + eos stop (answer-cached preset)",
     "factor 0.5 + dual cache + eos stop (answer-fast preset)",
     "factor 1.0 + dual cache + eos stop",
     "threshold 0.9 + dual cache + eos stop",

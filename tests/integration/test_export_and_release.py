@@ -18,7 +18,7 @@ from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
 from speechbrain_diffa.hub.export import TINY_VALUES, export_recipe, export_release
 from speechbrain_diffa.hub.release_weights import convert_released_state, to_released_state
 from speechbrain_diffa.inference import DIFFA2
-from speechbrain_diffa.sampling import CACHED_DECODING, FAST_DECODING, REFERENCE_DECODING
+from speechbrain_diffa.sampling import EOS_STOP_DECODING, FAST_DECODING, REFERENCE_DECODING
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 RECIPE = os.path.join(ROOT, "recipes", "DIFFA2")
@@ -77,14 +77,14 @@ def test_trained_exported_model_answers_like_the_recipe_model(tiny_root, tmp_pat
     assert sorted(os.listdir(folder)) == ["README.md", "diffa2.ckpt", "example.wav", "hyperparams.yaml"]
     card = open(os.path.join(folder, "README.md"), encoding="utf-8").read()
     assert "stage 3" in card and "sft_train.json" in card
-    assert "the `answer` preset (steps=16, gen_length=16, block_length=16, cache=dual, eos_early_stop=True)" in card
+    assert "the `answer` preset (steps=16, gen_length=16, block_length=16, eos_early_stop=True)" in card
 
     example = os.path.join(folder, "example.wav")
     reference = recipe_model(out)
     from speechbrain_diffa.data.audio import load_audio
 
     wav = load_audio(example)[None]
-    expected = reference.answer(wav, torch.ones(1), [QUESTION], **CACHED_DECODING)[0]  # the interface default
+    expected = reference.answer(wav, torch.ones(1), [QUESTION], **EOS_STOP_DECODING)[0]  # the interface default
     hub = DIFFA2.from_hparams(source=folder)
     assert hub.answer_file(example, QUESTION) == expected
     slow = reference.answer(wav, torch.ones(1), [QUESTION], **REFERENCE_DECODING)[0]  # the reference sampler

@@ -70,13 +70,14 @@ def test_trained_model_rows(tmp_path, tiny_root):
     rows = json.loads(out.read_text())["trained_model"]["rows"]
     assert [(r["batch"], r["decoder"]) for r in rows][:3] == [
         (1, "reference"),
-        (1, "dual cache + eos stop (answer preset)"),
-        (1, "factor 0.5 + dual cache + eos stop (answer-fast preset)"),
+        (1, "eos early stop (answer preset)"),
+        (1, "dual cache + eos stop (answer-cached preset)"),
     ]
-    assert len(rows) == 2 * 6
+    assert len(rows) == 2 * 7
     by = {(r["batch"], r["decoder"]): r for r in rows}
     assert by[1, "reference"]["nfe_per_batch"] == 16 and by[1, "reference"]["nfe_histogram"] == {"16": 3}
     assert by[1, LIMIT]["nfe_per_batch"] == 1 and by[2, LIMIT]["nfe_histogram"] == {"1": 2}
     assert by[2, "reference"]["same_answer_as_reference"] == 1.0  # batching does not change answers
+    assert by[1, "eos early stop (answer preset)"]["same_answer_as_reference"] == 1.0  # never changes an answer
     assert all(0 <= r["accuracy"] <= 1 and r["seconds_per_answer"] > 0 for r in rows)
     assert "Trained model" in (tmp_path / "bench.md").read_text()

@@ -10,7 +10,7 @@ from speechbrain_diffa.decoding_presets import preset
 from speechbrain_diffa.demo.tiny_models import make_tiny_diffa2
 from speechbrain_diffa.hub.export import FULL_VALUES, TINY_VALUES, render_hub_yaml, write_tiny_model_folder
 from speechbrain_diffa.inference import DIFFA2, check_hparams_callables
-from speechbrain_diffa.sampling import CACHED_DECODING, REFERENCE_DECODING
+from speechbrain_diffa.sampling import EOS_STOP_DECODING, REFERENCE_DECODING
 
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "..", "hparams")
 SHORT = {"steps": 4, "gen_length": 4, "block_length": 4}
@@ -68,7 +68,7 @@ def test_decoding_defaults_come_from_the_yaml_and_calls_override_them(model, fol
     example = os.path.join(folder, "example.wav")
     question = "Is the tone high or low?"
     default = model.answer_file(example, question)
-    explicit = model.answer_file(example, question, steps=16, gen_length=16, block_length=16, **CACHED_DECODING)
+    explicit = model.answer_file(example, question, steps=16, gen_length=16, block_length=16, **EOS_STOP_DECODING)
     assert default == explicit
     wav = load_audio(example)[None]
     with torch.no_grad():  # one default everywhere: the model's own answer() decodes as the interface does
