@@ -283,18 +283,14 @@ def decode_shard(
         if max_batches is not None and number >= max_batches:
             bar.close()
             return False
-        asked = len(batch)
-        batch, waves = _load_batch(batch, out_dir, skip_unreadable)
-        if not batch:
-            bar.update(asked)
-            continue
-        wavs, lens = waves
-        questions = [build_prompt(settings["prompt"], item.question, item.choices) for item in batch]
-        answers = answerer.answer_batch(wavs, lens, questions, **settings["decoding"])
-        if len(answers) != len(batch):
-            raise RuntimeError(f"answerer returned {len(answers)} answers for a batch of {len(batch)}")
-        _append(path, settings, [(item.id, str(text)) for item, text in zip(batch, answers)])
-        bar.update(asked)
+        readable, waves = _load_batch(batch, out_dir, skip_unreadable)
+        if readable:
+            questions = [build_prompt(settings["prompt"], item.question, item.choices) for item in readable]
+            answers = answerer.answer_batch(*waves, questions, **settings["decoding"])
+            if len(answers) != len(readable):
+                raise RuntimeError(f"answerer returned {len(answers)} answers for a batch of {len(readable)}")
+            _append(path, settings, [(item.id, str(text)) for item, text in zip(readable, answers)])
+        bar.update(len(batch))
     bar.close()
     return True
 
@@ -403,8 +399,9 @@ def run_benchmark(
     rank, world_size = shard_from_env(rank, world_size)
     os.makedirs(out_dir, exist_ok=True)
     settings = run_settings(prepared, answerer, batch_size, prompt, decoding)
-    shard = (rank, world_size, max_batches, progress, allow_incomplete)
-    done = decode_shard(prepared, answerer, out_dir, settings, *shard)
+    done = decode_shard(
+        prepared, answerer, out_dir, settings, rank, world_size, max_batches, progress, skip_unreadable=allow_incomplete
+    )
     if not done:
         logger.info("Stopped after %d batches; run again to resume", max_batches)
         return None
