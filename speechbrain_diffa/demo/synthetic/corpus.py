@@ -8,6 +8,7 @@ Layout of ``folder`` (audio paths in manifests use ``{data_root}`` = ``folder``)
     pref_{train,valid}.json          stage 4: open questions with chosen / subtly wrong rejected
     mmau-test-mini.json              held-out test in the MMAU test-mini format ...
     test-mini-audios/*.wav           ... and its clips (read it with evaluation.benchmarks.read_mmau)
+    asr-test/test-clean/*/0/*        held-out transcription test, LibriSpeech's layout (read_librispeech)
     corpus_text.txt                  every string the corpus can contain (tokenizer training)
     corpus_info.json                 seed, sizes, speech engine, question types, chance levels
 
@@ -38,12 +39,14 @@ from speechbrain_diffa.demo.synthetic.speech import speech_engine
 
 logger = get_logger(__name__)
 
-SPLIT_STREAMS = {"train": 1, "valid": 2, "test": 3}  # disjoint seed streams
+SPLIT_STREAMS = {"train": 1, "valid": 2, "test": 3, "asr_test": 4}  # disjoint seed streams
 # Scenes of training clips, in turn: a third each of sound, music and speech (chords twice: they
 # carry one, hard, question; melodies carry two easy ones).
 TRAINING_SCENE_CYCLE = ("beeps", "melody", "speech", "ramp", "chord", "speech", "sequence", "chord", "speech")
 TEST_AUDIO_DIR = "test-mini-audios"
 TEST_FILE = "mmau-test-mini.json"
+ASR_TEST_DIR = "asr-test"  # a LibriSpeech-shaped folder: asr-test/test-clean/<speaker>/<chapter>/
+ASR_SPEAKERS = {"man": "1", "woman": "2"}  # LibriSpeech speaker ids are numbers
 
 
 @dataclass
@@ -68,6 +71,9 @@ class Clip:
     @property
     def audio(self):
         """Path relative to the corpus folder."""
+        if self.split == "asr_test":
+            speaker = self.id.split("-")[0]
+            return f"{ASR_TEST_DIR}/test-clean/{speaker}/0/{self.id}.flac"
         folder = TEST_AUDIO_DIR if self.split == "test" else f"wav/{self.split}"
         return f"{folder}/{self.id}.wav"
 
@@ -130,6 +136,48 @@ def plan_test_clips(count, seed, question_types=tasks.QUESTION_TYPES):
     return clips
 
 
+def plan_asr_test_clips(count, seed):
+    """Held-out speech for the transcription test: digit strings and sentences, voices and rates balanced.
+
+    Ids are LibriSpeech's ``<speaker>-<chapter>-<utterance>`` (speaker 1: men, 2: women; chapter 0).
+
+    Example
+    -------
+    >>> clips = plan_asr_test_clips(4, seed=0)
+    >>> sorted(c.props["kind"] for c in clips), clips[0].audio.startswith("asr-test/test-clean/")
+    (['digits', 'digits', 'sentence', 'sentence'], True)
+    """
+    rng = np.random.default_rng([seed, SPLIT_STREAMS["asr_test"]])
+    draws = sc.BalancedDraws(rng)
+    clips = []
+    for index in range(count):
+        props = sc.sample_properties("speech", draws, rng)
+        clip_id = f"{ASR_SPEAKERS[props['gender']]}-0-{index:04d}"
+        clips.append(Clip(clip_id, "asr_test", index, "speech", props))
+    return clips
+
+
+def write_asr_test(clips, folder):
+    """The transcription test's ``<speaker>-0.trans.txt`` files (upper-case transcripts, LibriSpeech's form).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> write_asr_test([Clip("2-0-0000", "asr_test", 0, "speech", {"text": "seven two"})], folder)
+    >>> open(os.path.join(folder, ASR_TEST_DIR, "test-clean", "2", "0", "2-0.trans.txt")).read()
+    '2-0-0000 SEVEN TWO\\n'
+    """
+    by_file = {}
+    for clip in clips:
+        by_file.setdefault(os.path.join(folder, os.path.dirname(clip.audio)), []).append(clip)
+    for chapter, chapter_clips in by_file.items():
+        os.makedirs(chapter, exist_ok=True)
+        speaker = chapter_clips[0].id.split("-")[0]
+        with open(os.path.join(chapter, f"{speaker}-0.trans.txt"), "w", encoding="utf-8") as f:
+            f.writelines(f"{c.id} {c.props['text'].upper()}\n" for c in chapter_clips)
+
+
 def render_clip(clip, folder, seed, speak):
     """Render ``clip`` to ``folder/clip.audio``; sets its duration (s) and waveform digest.
 
@@ -145,7 +193,7 @@ def render_clip(clip, folder, seed, speak):
     pcm = np.round(np.clip(wave, -1.0, 1.0) * 32767).astype("<i2")
     path = os.path.join(folder, clip.audio)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    soundfile.write(path, pcm, SAMPLE_RATE, subtype="PCM_16")
+    soundfile.write(path, pcm, SAMPLE_RATE, subtype="PCM_16")  # wav or flac, by the extension
     clip.duration = round(len(pcm) / SAMPLE_RATE, 4)
     clip.digest = hashlib.sha1(pcm.tobytes()).hexdigest()
 
@@ -303,6 +351,7 @@ def build_corpus(
     num_train=1500,
     num_valid=150,
     num_test=300,
+    num_asr_test=0,
     question_types=None,
     speech="auto",
     num_threads=2,
@@ -318,6 +367,8 @@ def build_corpus(
         Everything is determined by it.
     num_train, num_valid, num_test : int
         Clips per split (training clips carry several questions each; test clips one).
+    num_asr_test : int
+        Utterances of the held-out transcription test (:func:`plan_asr_test_clips`; 0: none).
     question_types : list of str
         Names of the question types to include (default: all of :data:`tasks.QUESTION_TYPES`).
     speech : str
@@ -335,10 +386,13 @@ def build_corpus(
 
     Example
     -------
-    >>> info = build_corpus(getfixture("tmpdir").strpath, num_train=9, num_valid=3, num_test=6,
-    ...                     speech="formant")
+    >>> from speechbrain_diffa.evaluation.benchmarks import read_librispeech
+    >>> folder = getfixture("tmpdir").strpath
+    >>> info = build_corpus(folder, num_train=9, num_valid=3, num_test=6, num_asr_test=2, speech="formant")
     >>> info["clips"], info["records"]["test"], info["speech_engine"]
-    ({'train': 9, 'valid': 3, 'test': 6}, 6, 'formant')
+    ({'train': 9, 'valid': 3, 'test': 6, 'asr_test': 2}, 6, 'formant')
+    >>> len(read_librispeech(os.path.join(folder, ASR_TEST_DIR)).items)
+    2
     """
     qtypes = tasks.select_question_types(question_types)
     engine, speak = speech_engine(speech)
@@ -346,13 +400,16 @@ def build_corpus(
         "train": plan_training_clips("train", num_train, seed, qtypes),
         "valid": plan_training_clips("valid", num_valid, seed, qtypes),
         "test": plan_test_clips(num_test, seed, qtypes),
+        "asr_test": plan_asr_test_clips(num_asr_test, seed),
     }
     every = [clip for clips in splits.values() for clip in clips]
     with ThreadPoolExecutor(max_workers=max(1, num_threads)) as pool:
         jobs = pool.map(lambda clip: render_clip(clip, folder, seed, speak), every)
         for _ in tqdm(jobs, total=len(every), desc="synthetic clips", disable=not progress, unit="clip"):
             pass
-    check_disjoint(splits["train"] + splits["valid"], splits["test"])
+    check_disjoint(splits["train"] + splits["valid"], splits["test"] + splits["asr_test"])
+    if splits["asr_test"]:
+        write_asr_test(splits["asr_test"], folder)
     counts = {}
     for split in ("train", "valid"):
         rng = np.random.default_rng([seed, SPLIT_STREAMS[split], len(splits[split])])
