@@ -170,11 +170,12 @@ def write_asr_test(clips, folder):
     """
     by_file = {}
     for clip in clips:
-        by_file.setdefault(os.path.join(folder, os.path.dirname(clip.audio)), []).append(clip)
-    for chapter, chapter_clips in by_file.items():
-        os.makedirs(chapter, exist_ok=True)
-        speaker = chapter_clips[0].id.split("-")[0]
-        with open(os.path.join(chapter, f"{speaker}-0.trans.txt"), "w", encoding="utf-8") as f:
+        speaker_chapter = clip.id.rsplit("-", 1)[0]  # LibriSpeech names the file after the utterances' prefix
+        path = os.path.join(folder, os.path.dirname(clip.audio), f"{speaker_chapter}.trans.txt")
+        by_file.setdefault(path, []).append(clip)
+    for path, chapter_clips in by_file.items():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
             f.writelines(f"{c.id} {c.props['text'].upper()}\n" for c in chapter_clips)
 
 
