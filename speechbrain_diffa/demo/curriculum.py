@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from speechbrain_diffa.decoding_presets import preset
+from speechbrain_diffa.decoding_presets import FAST_DECODING, preset
 from speechbrain_diffa.evaluation.decoding_benchmark import CONFIGS
 
 STAGES = (
@@ -66,6 +66,9 @@ class DemoSettings:
     ----------
     num_train, num_valid, num_test : int
         Corpus clips per split.
+    num_asr_test : int
+        Utterances of the held-out transcription test (digit strings and sentences, both voices and
+        rates; :func:`~speechbrain_diffa.demo.synthetic.corpus.plan_asr_test_clips`).
     whisper_steps, llada_steps : int
         Stand-in pretraining steps.
     whisper_tag_weight : float
@@ -106,6 +109,7 @@ class DemoSettings:
     num_train: int = 3000
     num_valid: int = 150
     num_test: int = 300
+    num_asr_test: int = 200
     whisper_steps: int = 400
     whisper_tag_weight: float = 10.0
     llada_steps: int = 400
@@ -127,6 +131,7 @@ QUICK = DemoSettings(
     num_train=45,
     num_valid=9,
     num_test=12,
+    num_asr_test=6,
     whisper_steps=10,
     llada_steps=10,
     llada_chats=50,
@@ -171,12 +176,20 @@ def build_data(folder, settings, seed):
     """Generate the corpus into ``folder`` (skipped when ``corpus_info.json`` is there)."""
     from speechbrain_diffa.demo.synthetic import build_corpus
 
-    if os.path.isfile(os.path.join(folder, "corpus_info.json")):
-        _log(f"corpus: reusing {folder}")
-        return
+    info_path = os.path.join(folder, "corpus_info.json")
+    if os.path.isfile(info_path):
+        with open(info_path, encoding="utf-8") as f:
+            clips = json.load(f)["clips"]
+        if clips.get("asr_test", 0) == settings.num_asr_test:
+            _log(f"corpus: reusing {folder}")
+            return
+        # Each split has its own seed stream: generating again gives the same training clips, so
+        # stand-ins and stages already trained on this folder stay valid.
+        _log(f"corpus: {folder} has no {settings.num_asr_test}-utterance transcription test; generating it again")
     _log(f"corpus: generating {settings.num_train}/{settings.num_valid}/{settings.num_test} clips into {folder}")
     build_corpus(folder, seed, settings.num_train, settings.num_valid, settings.num_test,
-                 question_types=settings.question_types, progress=True)  # fmt: skip
+                 question_types=settings.question_types, num_asr_test=settings.num_asr_test,
+                 progress=True)  # fmt: skip
 
 
 def build_standins(data, models, settings, seed, backbone="diffusion"):
@@ -499,31 +512,185 @@ def compare_decoders(answerer, prepared, folder, batch_size):
     return results
 
 
+# The transcription test's transcripts are 1-3 words, which 16 tokens hold: the reference sampler on a
+# 16-token canvas (the benchmark's preset decodes 128, eight times the passes for the same answers here).
+TRANSCRIBE_DECODING = preset("transcribe-reference", gen_length=16, steps=16, block_length=16)
+TRANSCRIPT_KINDS = ("digits", "sentence")
+
+
+def transcript_kind(text):
+    """``"digits"`` for a digit string (every word a digit's name), else ``"sentence"``.
+
+    Example
+    -------
+    >>> transcript_kind("SEVEN TWO"), transcript_kind("THE CAT RUNS")
+    ('digits', 'sentence')
+    """
+    from speechbrain_diffa.demo.synthetic.scenes import DIGITS
+
+    return "digits" if all(word in DIGITS for word in text.lower().split()) else "sentence"
+
+
+def transcription_scores(answerer, prepared, folder, batch_size, decoding=TRANSCRIBE_DECODING):
+    """Held-out WER and CER (%) on the transcription test: every utterance, digit strings, sentences.
+
+    An empty answer scores 100 (all deletions), the baseline the demo's table prints beside them.
+
+    Returns
+    -------
+    dict
+        ``{"all" | "digits" | "sentence": {"wer": %, "cer": %, "utterances": n}}``.
+    """
+    from dataclasses import replace
+
+    from speechbrain_diffa.evaluation.report import wer_report
+    from speechbrain_diffa.evaluation.runner import collect_predictions, run_benchmark, run_settings
+
+    run_benchmark(prepared, answerer, folder, batch_size=batch_size, decoding=decoding, progress=False)
+    predictions = collect_predictions(folder, run_settings(prepared, answerer, batch_size, decoding=decoding))
+    scores = {}
+    for kind in ("all",) + TRANSCRIPT_KINDS:
+        items = [i for i in prepared.items if kind == "all" or transcript_kind(i.answer) == kind]
+        report = wer_report(replace(prepared, items=items, unusable_items=[], problems=[], records=None), predictions)
+        scores[kind] = {"wer": report["overall"], "cer": report["cer"], "utterances": len(items)}
+    return scores
+
+
+# The decoders weighed for transcripts: the reference sampler, the EOS stop (today's ``transcribe`` preset), and
+# the fast options over it. Each on the transcription test's 16-token canvas (:data:`TRANSCRIBE_DECODING`).
+TRANSCRIPTION_DECODERS = {
+    "reference": {},
+    "eos stop (transcribe preset)": {"eos_early_stop": True},
+    "dual cache + eos stop": {"cache": "dual", "eos_early_stop": True},
+    "factor 0.5 + dual cache + eos stop": dict(FAST_DECODING),
+    "factor 1.0 + dual cache + eos stop": {**FAST_DECODING, "factor": 1.0},
+    "threshold 0.9 + dual cache + eos stop": {"threshold": 0.9, "cache": "dual", "eos_early_stop": True},
+}
+TRANSCRIPTION_GATE_POINTS = 0.5  # a decoder may raise the reference sampler's WER by at most this much
+
+
+def compare_transcription_decoders(answerer, prepared, folder, batch_size):
+    """Transcribe the held-out speech with each of :data:`TRANSCRIPTION_DECODERS`: WER (all, digit strings,
+    sentences), transcripts equal to the reference sampler's, wall time (this machine, batches of ``batch_size``).
+
+    Returns
+    -------
+    dict
+        Per decoder ``{"options", "wer", "wer_digits", "wer_sentence", "same_transcript_as_reference", "seconds"}``.
+    """
+    from speechbrain_diffa.evaluation.runner import collect_predictions, run_settings
+
+    results, transcripts = {}, {}
+    for label, options in TRANSCRIPTION_DECODERS.items():
+        decoding = {**TRANSCRIBE_DECODING, **options}
+        out = os.path.join(folder, re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_"))
+        start = time.perf_counter()
+        scores = transcription_scores(answerer, prepared, out, batch_size, decoding)
+        seconds = time.perf_counter() - start
+        transcripts[label] = collect_predictions(out, run_settings(prepared, answerer, batch_size, decoding=decoding))
+        same = [transcripts[label][i] == transcripts["reference"][i] for i in transcripts["reference"]]
+        results[label] = {"options": options, "wer": scores["all"]["wer"], "wer_digits": scores["digits"]["wer"],
+                          "wer_sentence": scores["sentence"]["wer"],
+                          "same_transcript_as_reference": round(100 * sum(same) / len(same), 1),
+                          "seconds": round(seconds, 2)}  # fmt: skip
+    return results
+
+
+GATE_NEEDS_WER = 30.0  # the gate weighs decoders on a model that transcribes digit strings at least this well
+
+
+def gate_transcription(answerer, prepared, scores, folder, settings):
+    """Stage 1's decoder comparison for transcripts (:func:`compare_transcription_decoders`), or why it was skipped.
+
+    Weighing decoders by WER means something only on a model that transcribes: with stage 1's digit-string WER
+    above :data:`GATE_NEEDS_WER` the comparison is skipped (the result says so) rather than choosing from noise.
+    """
+    if scores["digits"]["wer"] > GATE_NEEDS_WER:
+        reason = (
+            f"skipped: stage 1 transcribes digit strings at {scores['digits']['wer']:.1f} % WER (> {GATE_NEEDS_WER})"
+        )
+        _log(f"transcription decoders: {reason}")
+        return {"skipped": reason}
+    _log("transcription decoders: the transcription test with each decoder (stage 1 model)")
+    results = compare_transcription_decoders(answerer, prepared, folder, settings.eval_batch)
+    return {"decoders": results, "chosen": transcription_gate(results)}
+
+
+def transcription_gate(results, points=TRANSCRIPTION_GATE_POINTS):
+    """The fastest decoder whose WER is at most ``points`` above the reference sampler's (the gate for ``transcribe``).
+
+    Example
+    -------
+    >>> transcription_gate({"reference": {"wer": 20.0, "seconds": 9.0}, "fast": {"wer": 20.4, "seconds": 3.0},
+    ...                     "fastest": {"wer": 23.0, "seconds": 2.0}})
+    'fast'
+    """
+    ceiling = results["reference"]["wer"] + points
+    passing = [label for label, r in results.items() if r["wer"] <= ceiling]
+    return min(passing, key=lambda label: results[label]["seconds"])
+
+
+def format_transcription_gate(results, points=TRANSCRIPTION_GATE_POINTS):
+    """The transcription decoders' table (Markdown), the gate's choice marked.
+
+    Example
+    -------
+    >>> r = {"reference": {"wer": 20.0, "wer_digits": 25.0, "wer_sentence": 15.0,
+    ...                    "same_transcript_as_reference": 100.0, "seconds": 9.0}}
+    >>> print(format_transcription_gate(r).splitlines()[2])
+    | reference (gate's choice) | 20.0 | 25.0 | 15.0 | 100.0 | 9.0 | 1.0x |
+    """
+    chosen = transcription_gate(results, points)
+    rows = ["| decoder (transcription test) | WER % | digits | sentences | same transcript as reference % | seconds "
+            "| speed-up |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for label, r in results.items():
+        name = f"{label} (gate's choice)" if label == chosen else label
+        speedup = results["reference"]["seconds"] / r["seconds"] if r["seconds"] else float("nan")
+        rows.append(f"| {name} | {r['wer']:.1f} | {r['wer_digits']:.1f} | {r['wer_sentence']:.1f} "
+                    f"| {r['same_transcript_as_reference']:.1f} | {r['seconds']:.1f} | {speedup:.1f}x |")  # fmt: skip
+    return "\n".join(rows)
+
+
 def format_table(summary):
-    """The per-stage accuracy table (Markdown) of a summary.
+    """The per-stage table (Markdown): transcription WER of the held-out speech, multiple-choice accuracy
+    of the held-out test, preference margin, training time; first row the baselines (an empty
+    transcript's WER and CER, 100 %; the test's chance accuracy).
 
     Example
     -------
     >>> s = {"chance": {"overall": 43.1, "sound": 41.7, "music": 50.0, "speech": 37.5},
-    ...      "stages": {"3": {"accuracy": {"overall": 80.0, "sound": 75.0, "music": 90.0, "speech": 70.0},
-    ...                       "train_seconds": 60.0}}}
+    ...      "stages": {"1": {"accuracy": {"overall": 0.0, "sound": 0.0, "music": 0.0, "speech": 0.0},
+    ...                       "transcription": {"all": {"wer": 20.0, "cer": 9.0}, "digits": {"wer": 25.0},
+    ...                                         "sentence": {"wer": 15.0}}, "train_seconds": 50.0}}}
     >>> print(format_table(s).splitlines()[2])
-    | chance | 43.1 | 41.7 | 50.0 | 37.5 | | |
+    | chance / empty transcript | 100.0 | 100.0 | 100.0 | 43.1 | 41.7 | 50.0 | 37.5 | | |
+    >>> print(format_table(s).splitlines()[3])
+    | stage 1 | 25.0 | 15.0 | 9.0 | 0.0 | 0.0 | 0.0 | 0.0 |  | 50 |
     """
     rows = [
-        "| model | overall | sound | music | speech | preference margin | train s |",
-        "|---|---|---|---|---|---|---|",
+        "| model | WER % digits | WER % sentences | CER % | accuracy % overall | sound | music | speech "
+        "| preference margin | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     chance = summary["chance"]
-    rows.append(f"| chance | {chance['overall']:.1f} | " + " | ".join(f"{chance[t]:.1f}" for t in TASKS) + " | | |")
+    rows.append(
+        "| chance / empty transcript | 100.0 | 100.0 | 100.0 | "
+        + " | ".join(f"{chance[k]:.1f}" for k in ("overall",) + TASKS)
+        + " | | |"
+    )
     for stage, result in sorted(summary["stages"].items()):
-        acc = result["accuracy"]
-        margin = result.get("preference_margin")
-        cells = [f"{acc.get(k, float('nan')):.1f}" for k in ("overall",) + TASKS]
-        seconds = result.get("train_seconds")
+        asr = result.get("transcription") or {}
+        cells = [_percent(asr.get(kind, {}).get("wer")) for kind in TRANSCRIPT_KINDS]
+        cells.append(_percent(asr.get("all", {}).get("cer")))
+        cells += [_percent(result["accuracy"].get(k)) for k in ("overall",) + TASKS]
+        margin, seconds = result.get("preference_margin"), result.get("train_seconds")
         cells += ["" if margin is None else f"{margin:+.2f}", "" if seconds is None else f"{seconds:.0f}"]
         rows.append(f"| stage {stage} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def _percent(value):
+    return "" if value is None else f"{value:.1f}"
 
 
 def format_decoding_table(decoding):
@@ -562,6 +729,7 @@ def run_demo(output, settings=FULL, seed=0, backbone="diffusion"):
     stages with the same data, steps and seeds (stage folders ``ar_stage*``), scored on the same
     held-out test; its summary is ``demo_summary_autoregressive.json``.
     """
+    from speechbrain_diffa.demo.synthetic.corpus import ASR_TEST_DIR
     from speechbrain_diffa.evaluation.benchmarks import check_complete, prepare
 
     started = time.time()
@@ -574,6 +742,8 @@ def run_demo(output, settings=FULL, seed=0, backbone="diffusion"):
                "standin_seconds": standins.pop("seconds"), "backbone": backbone}  # fmt: skip
     prepared = prepare("mmau", data, unofficial="the demo's generated test")  # read and checked once
     check_complete(prepared)
+    transcription_test = prepare("librispeech", os.path.join(data, ASR_TEST_DIR))
+    check_complete(transcription_test)
     previous = ""
     for stage, name in STAGES:
         stage_folder = os.path.join(output, prefix + name)
@@ -591,6 +761,8 @@ def run_demo(output, settings=FULL, seed=0, backbone="diffusion"):
         eval_folder = os.path.join(output, "eval", prefix + name)
         report, answerer = evaluate_stage(stage_folder, data, prepared, eval_folder, settings)
         result = {"accuracy": task_accuracies(report), "train_seconds": train_seconds}
+        result["transcription"] = transcription_scores(answerer, transcription_test, os.path.join(eval_folder, "asr"),
+                                                       settings.eval_batch)  # fmt: skip
         if stage >= 3:
             result["preference_margin"] = round(preference_margin(answerer.model, data, settings.margin_items, seed), 3)
             if stage == 4:
@@ -600,8 +772,13 @@ def run_demo(output, settings=FULL, seed=0, backbone="diffusion"):
                     _log("decoding: the held-out test with the reference and the fast decoders")
                     summary["decoding"] = compare_decoders(answerer, prepared, os.path.join(output, "eval", "decoding"),
                                                            settings.eval_batch)  # fmt: skip
+        if stage == 1 and backbone == "diffusion":
+            gate_folder = os.path.join(eval_folder, "asr_decoding")
+            summary["transcription_decoding"] = gate_transcription(
+                answerer, transcription_test, result["transcription"], gate_folder, settings
+            )
         summary["stages"][str(stage)] = result
-        _log(f"stage {stage}: held-out accuracy {result['accuracy']}")
+        _log(f"stage {stage}: held-out accuracy {result['accuracy']}, transcription {result['transcription']}")
         previous = stage_folder
     summary["seconds"] = round(time.time() - started, 1)
     name = SUMMARY_FILE if backbone == "diffusion" else SUMMARY_FILE.replace(".json", "_autoregressive.json")
@@ -702,6 +879,11 @@ def main(argv=None):
             )
     if summary.get("decoding"):
         print("\n" + format_decoding_table(summary["decoding"]))
+    gate = summary.get("transcription_decoding") or {}
+    if "decoders" in gate:
+        print("\n" + format_transcription_gate(gate["decoders"]))
+    elif gate:
+        print(f"\nTranscription decoders: {gate['skipped']}")
     print(f"\nTotal {summary['seconds'] / 60:.1f} min; summary in {os.path.join(args.output, SUMMARY_FILE)}")
     if args.compare:
         control = run_demo(args.output, QUICK if args.quick else FULL, args.seed, backbone=args.compare)
