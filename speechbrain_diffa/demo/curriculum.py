@@ -2,12 +2,12 @@
 
 ::
 
-    python -m speechbrain_diffa.demo --output results/demo       # ~16 minutes on 2 CPU cores
+    python -m speechbrain_diffa.demo --output results/demo       # under 20 minutes on 2 CPU cores (docs/demo.md)
 
 What it does, in order (each step is skipped when its output already exists, so a rerun resumes):
 
-1. generates the listening corpus (:mod:`speechbrain_diffa.demo.synthetic`) and its held-out test in
-   the MMAU test-mini format;
+1. generates the listening corpus (:mod:`speechbrain_diffa.demo.synthetic`), its held-out test in
+   the MMAU test-mini format and its held-out transcription test in LibriSpeech's layout;
 2. pretrains the two stand-ins the curriculum freezes: a tiny Whisper-shaped encoder (character
    CTC on the stage-1 captions and transcripts, plus clip tags from the training answers, see
    :func:`clip_tags`) and a tiny LLaDA (masked-diffusion LM on the
@@ -16,8 +16,9 @@ What it does, in order (each step is skipped when its output already exists, so 
 3. runs stages 1 to 4 through the real recipe (``recipes/DIFFA2/train.py`` with the full-scale
    stage YAMLs, sized down by command-line overrides only; stages 1-3 with ``train_gen_length``,
    see :class:`DemoSettings`);
-4. exports each stage's model, scores it on the held-out test with the MMAU scorer
-   (:mod:`speechbrain_diffa.evaluation`), and measures the stage-4 preference margin;
+4. exports each stage's model, scores it on the held-out test with the MMAU scorer and on the
+   transcription test with the LibriSpeech WER report (:mod:`speechbrain_diffa.evaluation`), and
+   measures the preference margin of stages 3 and 4;
 5. answers one test clip through the inference interface (reference and fast decoding);
 6. prints the table and writes it to ``demo_summary.json``.
 
@@ -77,6 +78,12 @@ class DemoSettings:
         from run to run).
     llada_chats : int
         Training questions rendered as chats (answers included) in the LLaDA stand-in's text.
+    llada_layers : int
+        The LLaDA stand-in's depth (docs/demo.md, "Stage 1 and transcription": a 2-layer stand-in
+        learned to read text out of the audio slot where a 4-layer one, in the same steps, did not).
+    llada_copy : float
+        Share of the LLaDA stand-in's batch rows that are copy chats (stage-1 training transcripts in
+        the audio slot; :func:`~speechbrain_diffa.demo.standins.copy_chat`); 0: none.
     epochs : tuple of int
         Epochs of stages 1-4.
     lrs : tuple of float
@@ -114,6 +121,8 @@ class DemoSettings:
     whisper_tag_weight: float = 10.0
     llada_steps: int = 400
     llada_chats: int = 2000
+    llada_layers: int = 4
+    llada_copy: float = 0.0
     epochs: tuple = (1, 1, 6, 1)
     lrs: tuple = (2e-3, 2e-3, 3e-3, 2e-4)
     batch_size: int = 16
@@ -229,13 +238,39 @@ def build_standins(data, models, settings, seed, backbone="diffusion"):
         with open(os.path.join(data, "corpus_text.txt"), encoding="utf-8") as f:
             texts = [line for line in f.read().splitlines() if line.strip()]
         texts += chat_texts(os.path.join(data, "sft_train.json"), texts, settings.llada_chats)
+        transcripts = copy_transcripts(os.path.join(data, "stage1_asr_train.json")) if settings.llada_copy else None
         kind = "LLaDA stand-in: masked-diffusion" if backbone == "diffusion" else "causal stand-in: next-token"
-        _log(f"{kind} steps: {settings.llada_steps} on {len(texts)} lines of corpus text and chats")
+        copies = f" and {len(transcripts)} copy chats" if transcripts else ""
+        _log(f"{kind} steps: {settings.llada_steps} on {len(texts)} lines of corpus text and chats{copies}")
         start = time.time()
         pretrain = pretrain_llada_standin if backbone == "diffusion" else pretrain_causal_standin
-        pretrain(paths["llm"], texts, steps=settings.llada_steps, seed=seed)
+        pretrain(paths["llm"], texts, steps=settings.llada_steps, seed=seed, n_layers=settings.llada_layers,
+                 transcripts=transcripts, copy_fraction=settings.llada_copy)  # fmt: skip
         seconds["llm"] = round(time.time() - start, 1)
     return {**paths, "seconds": seconds}
+
+
+def copy_transcripts(manifest):
+    """The stage-1 training transcripts as ``(instruction, transcript, seconds)``: the LLaDA stand-in's copy chats.
+
+    Only speech clips (captions describe a sound; nothing in the audio spells them); only the training manifest.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_diffa.data.manifests import write_manifest
+    >>> path = os.path.join(tempfile.mkdtemp(), "asr.json")
+    >>> write_manifest([{"id": "a-asr", "audio_filepath": "a.wav", "duration": 1.2, "input": "Transcribe.",
+    ...                  "target": "seven two"},
+    ...                 {"id": "b-caption", "audio_filepath": "b.wav", "duration": 0.8, "input": "What is it?",
+    ...                  "target": "two low beeps"}], path)
+    >>> copy_transcripts(path)
+    [('Transcribe.', 'seven two', 1.2)]
+    """
+    from speechbrain_diffa.data.manifests import read_manifest
+
+    records = read_manifest(manifest)
+    return [(r["input"], r["target"], float(r["duration"])) for r in records if r["id"].endswith("-asr")]
 
 
 def clip_tags(manifest):

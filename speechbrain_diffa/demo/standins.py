@@ -19,6 +19,7 @@ Authors
 """
 
 import logging
+import math
 import os
 
 import torch
@@ -26,26 +27,97 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
 from speechbrain_diffa.data.audio import batch_waveforms
-from speechbrain_diffa.diffusion import forward_process, masked_diffusion_loss
+from speechbrain_diffa.diffusion import answer_mask, forward_process, masked_diffusion_loss
 from speechbrain_diffa.llada import LLaDA
 
 logger = logging.getLogger(__name__)
 
 
-def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name):
-    """The stand-ins' shared loop: the same batches (by ``seed``), schedule and clipping for either objective."""
+# Copy chats: transcription chats whose audio slot holds the transcript's own tokens, laid out as stage 1's audio
+# block is (NUM_STAGE1_PROMPTS learned prompts, then the semantic adapter's positions), FILLER everywhere else.
+# LLaDA reads text out of a soft prompt from its pretraining; a stand-in pretrained on corpus text alone never
+# looked into the audio slot, so stage 1, which trains only what fills it, had nothing to write to.
+FILLER = "~"
+SLOT_POSITIONS_PER_SECOND = 12.5  # Whisper's 50 frames per second, downsampled 4x by the semantic adapter
+
+
+def copy_chat(chat, instruction, transcript, seconds, rng, filler_id):
+    """A transcription chat whose audio slot holds ``transcript``'s tokens where a clip's audio block would.
+
+    The slot has ``NUM_STAGE1_PROMPTS + ceil(seconds * 12.5)`` positions, all ``filler_id`` but one per
+    answer token: the tokens in order, each at a random place inside its equal share of the clip.
+
+    Arguments
+    ---------
+    chat : speechbrain_diffa.chat.ChatLayout
+        The layout the recipe uses.
+    instruction, transcript : str
+        The transcription prompt and what the clip says.
+    seconds : float
+        The clip's duration.
+    rng : numpy.random.Generator
+        Where in its share each token goes.
+    filler_id : int
+        The token of the slot's empty positions.
+
+    Returns
+    -------
+    ids : list of int
+        The whole chat, slot spliced in.
+    prompt_length : int
+        Where its answer side (the scored part) starts.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from speechbrain_diffa.chat import ChatLayout
+    >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
+    >>> chat = ChatLayout(make_tiny_tokenizer(texts=["seven two ~"]))
+    >>> filler = chat.tokenizer.convert_tokens_to_ids(FILLER)
+    >>> ids, prompt_length = copy_chat(chat, "Transcribe.", "seven two", 1.0, np.random.default_rng(0), filler)
+    >>> example = chat.training_example("Transcribe.", "seven two")
+    >>> len(ids) - len(example.ids), prompt_length - example.prompt_length  # 20 prompts + 13 positions
+    (33, 33)
+    >>> slot = ids[example.splice_at : example.splice_at + 33]
+    >>> [t for t in slot if t != filler] == example.ids[example.prompt_length + chat.answer_header_length : -1]
+    True
+    """
+    from speechbrain_diffa.model import NUM_STAGE1_PROMPTS
+
+    example = chat.training_example(instruction, transcript)
+    content = example.ids[example.prompt_length + chat.answer_header_length : -1]  # between header and end of turn
+    frames = max(len(content), math.ceil(seconds * SLOT_POSITIONS_PER_SECOND))
+    slot = [filler_id] * (NUM_STAGE1_PROMPTS + frames)
+    share = frames / len(content)
+    for index, token in enumerate(content):
+        slot[NUM_STAGE1_PROMPTS + int((index + rng.uniform(0.0, 1.0)) * share)] = token
+    ids = example.ids[: example.splice_at] + slot + example.ids[example.splice_at :]
+    return ids, example.prompt_length + len(slot)
+
+
+def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name, copies=(), copy_fraction=0.0):
+    """The stand-ins' shared loop: the same batches (by ``seed``), schedule and clipping for either objective.
+
+    Each row is a copy chat (``(ids, prompt_length)``, scored on its answer side) with probability
+    ``copy_fraction``, else a line of ``texts`` (scored everywhere).
+    """
     generator = torch.Generator().manual_seed(seed)
-    encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for t in texts]
+    encoded = [(tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id], 0) for t in texts]
     optimizer = torch.optim.AdamW(llm.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 10)
     losses = []
     llm.train()
     for step in range(steps):
         pick = torch.randint(len(encoded), (batch_size,), generator=generator).tolist()
+        rows = [encoded[i] for i in pick]
+        if copies:
+            use_copy = (torch.rand(batch_size, generator=generator) < copy_fraction).tolist()
+            picks = torch.randint(len(copies), (batch_size,), generator=generator).tolist()
+            rows = [copies[c] if u else row for row, u, c in zip(rows, use_copy, picks)]
         ids = pad_sequence(
-            [torch.tensor(encoded[i]) for i in pick], batch_first=True, padding_value=tokenizer.eos_token_id
+            [torch.tensor(row) for row, _ in rows], batch_first=True, padding_value=tokenizer.eos_token_id
         )
-        loss = loss_of(llm, ids, generator)
+        loss = loss_of(llm, ids, torch.tensor([start for _, start in rows]), generator)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(llm.parameters(), 1.0)
@@ -57,20 +129,33 @@ def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, na
     return losses
 
 
-def _diffusion_loss(llm, ids, generator):
-    everything = torch.ones_like(ids, dtype=torch.bool)
-    noisy, masked, p = forward_process(ids, everything, llm.mask_token_id, generator=generator)
+def _diffusion_loss(llm, ids, scored_from, generator):
+    scored = answer_mask(ids, scored_from)
+    noisy, masked, p = forward_process(ids, scored, llm.mask_token_id, generator=generator)
     logits = llm(input_ids=noisy, logits_mask=masked).logits
-    return masked_diffusion_loss(logits, ids[masked], p[masked.nonzero()[:, 0]], ids.numel())
+    return masked_diffusion_loss(logits, ids[masked], p[masked.nonzero()[:, 0]], int(scored.sum()))
 
 
-def _next_token_loss(llm, ids, generator):
+def _next_token_loss(llm, ids, scored_from, generator):
     logits = llm(input_ids=ids[:, :-1]).logits
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+    scored = answer_mask(ids, scored_from)[:, 1:]
+    return F.cross_entropy(logits[scored], ids[:, 1:][scored])
 
 
 def pretrain_llada_standin(
-    path, texts, steps=300, batch_size=16, lr=3e-3, d_model=128, n_layers=4, n_heads=4, vocab_size=768, seed=0
+    path,
+    texts,
+    steps=300,
+    batch_size=16,
+    lr=3e-3,
+    d_model=128,
+    n_layers=4,
+    n_heads=4,
+    vocab_size=768,
+    seed=0,
+    transcripts=None,
+    copy_fraction=0.5,
+    causal=False,
 ):
     """Train a tiny LLaDA as a masked-diffusion LM on ``texts`` and save it in the release layout.
 
@@ -89,6 +174,13 @@ def pretrain_llada_standin(
         BPE vocabulary before the special tokens (trained on ``texts``).
     seed : int
         Initialisation and batch-order seed.
+    transcripts : list of tuple, optional
+        ``(instruction, transcript, seconds)`` of training clips: each becomes a copy chat
+        (:func:`copy_chat`), so the stand-in reads text out of the audio slot as LLaDA reads a soft prompt.
+    copy_fraction : float
+        Share of each batch's rows that are copy chats (with ``transcripts``).
+    causal : bool
+        Train the autoregressive control's stand-in instead (:func:`pretrain_causal_standin`).
 
     Returns
     -------
@@ -102,29 +194,35 @@ def pretrain_llada_standin(
     ...                                 n_layers=1, vocab_size=300)
     >>> len(losses), LLaDA.from_pretrained(path).config.hidden_size
     (3, 32)
+    >>> losses = pretrain_llada_standin(path, ["two beeps"] * 4, steps=2, d_model=32, n_layers=1, vocab_size=300,
+    ...                                 transcripts=[("Transcribe.", "seven two", 1.0)])
+    >>> len(losses)
+    2
     """
-    from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer, tiny_llada_config
+    from speechbrain_diffa.autoregressive import CausalLM, matched_causal_config
+    from speechbrain_diffa.demo.tiny_models import tiny_llada_config
 
     if not texts:
-        raise ValueError("pretrain_llada_standin: no training text")
-    tokenizer = make_tiny_tokenizer(vocab_size=vocab_size, texts=texts)
+        raise ValueError(f"pretrain_{'causal' if causal else 'llada'}_standin: no training text")
+    tokenizer, copies = _tokenizer_and_copies(texts, transcripts, vocab_size, seed)
+    config = tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads, init_std=0.02)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        llm = LLaDA(tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads, init_std=0.02))
-    losses = _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, _diffusion_loss, "LLaDA")
+        llm = CausalLM(matched_causal_config(config)) if causal else LLaDA(config)
+    loss_of, name = (_next_token_loss, "Causal LM") if causal else (_diffusion_loss, "LLaDA")
+    losses = _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name, copies, copy_fraction)
     llm.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return losses
 
 
-def pretrain_causal_standin(
-    path, texts, steps=300, batch_size=16, lr=3e-3, d_model=128, n_layers=4, n_heads=4, vocab_size=768, seed=0
-):
+def pretrain_causal_standin(path, texts, **options):
     """The autoregressive control's stand-in: :func:`pretrain_llada_standin` with next-token cross-entropy.
 
-    Same tokenizer (trained on the same ``texts``), same size, same initialisation seed, same batches
-    in the same order, same schedule: only the attention (causal) and the objective differ. Saved
-    as a Hugging Face Llama folder (:class:`~speechbrain_diffa.autoregressive.CausalLM`).
+    Takes the same options. Same tokenizer (trained on the same ``texts``), same size, same
+    initialisation seed, same batches (copy chats included) in the same order, same schedule: only
+    the attention (causal) and the objective (next-token cross-entropy on the scored side) differ.
+    Saved as a Hugging Face Llama folder (:class:`~speechbrain_diffa.autoregressive.CausalLM`).
 
     Example
     -------
@@ -135,20 +233,24 @@ def pretrain_causal_standin(
     >>> len(losses), CausalLM.from_pretrained(path).is_causal
     (3, True)
     """
-    from speechbrain_diffa.autoregressive import CausalLM, matched_causal_config
-    from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer, tiny_llada_config
+    return pretrain_llada_standin(path, texts, causal=True, **options)
 
-    if not texts:
-        raise ValueError("pretrain_causal_standin: no training text")
-    tokenizer = make_tiny_tokenizer(vocab_size=vocab_size, texts=texts)
-    config = tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads, init_std=0.02)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        llm = CausalLM(matched_causal_config(config))
-    losses = _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, _next_token_loss, "Causal LM")
-    llm.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return losses
+
+def _tokenizer_and_copies(texts, transcripts, vocab_size, seed):
+    """The stand-in's tokenizer (BPE on ``texts``, plus the filler with copy chats) and its copy chats."""
+    import numpy as np
+
+    from speechbrain_diffa.chat import ChatLayout
+    from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
+
+    if not transcripts:
+        return make_tiny_tokenizer(vocab_size=vocab_size, texts=texts), []
+    tokenizer = make_tiny_tokenizer(vocab_size=vocab_size, texts=list(texts) + [FILLER])
+    filler = tokenizer(FILLER, add_special_tokens=False)["input_ids"]
+    if len(filler) != 1:
+        raise RuntimeError(f"The stand-in's tokenizer splits the filler {FILLER!r} into {len(filler)} tokens")
+    chat, rng = ChatLayout(tokenizer), np.random.default_rng(seed)
+    return tokenizer, [copy_chat(chat, *spec, rng, filler[0]) for spec in transcripts]
 
 
 def pretrain_whisper_standin(

@@ -51,3 +51,58 @@ def test_whisper_standin_tags_make_a_clip_trait_salient(tmp_path):
         valid = (torch.arange(out.last.shape[1])[None] < out.lengths[:, None]).unsqueeze(-1)
         ratios[name] = _between_within((out.last * valid).sum(1) / valid.sum(1), labels)
     assert ratios["tags"] > 3 * ratios["ctc"], ratios
+
+
+def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answer(tmp_path, monkeypatch):
+    """The LLaDA stand-in's copy chats: the transcript's tokens sit in the audio slot (in order, among fillers,
+    as long as the clip's audio block), and pretraining masks and scores only their answer side."""
+    import numpy as np
+
+    from speechbrain_diffa.demo import standins
+    from speechbrain_diffa.model import NUM_STAGE1_PROMPTS
+
+    masked_rows = []
+    real_forward = standins.forward_process
+
+    def spy(ids, scored, mask_id, generator=None):
+        noisy, masked, p = real_forward(ids, scored, mask_id, generator=generator)
+        masked_rows.append((ids, scored, masked))
+        return noisy, masked, p
+
+    monkeypatch.setattr(standins, "forward_process", spy)
+    transcripts = [("Please transcribe the audio to text.", "seven two", 1.0), ("Transcribe.", "the cat runs", 2.0)]
+    path = str(tmp_path / "llada")
+    standins.pretrain_llada_standin(path, ["two low beeps"] * 4, steps=4, batch_size=4, d_model=32, n_layers=1,
+                                    vocab_size=300, transcripts=transcripts, copy_fraction=1.0)  # fmt: skip
+    chat = ChatLayout(load_tokenizer(path))
+    filler = chat.tokenizer.convert_tokens_to_ids(standins.FILLER)
+    for instruction, text, seconds in transcripts:
+        ids, prompt_length = standins.copy_chat(chat, instruction, text, seconds, np.random.default_rng(0), filler)
+        example = chat.training_example(instruction, text)
+        slot = ids[example.splice_at : example.splice_at + prompt_length - example.prompt_length]
+        assert len(slot) == NUM_STAGE1_PROMPTS + int(np.ceil(seconds * standins.SLOT_POSITIONS_PER_SECOND))
+        assert chat.tokenizer.decode([t for t in slot if t != filler]).strip() == text
+    for ids, scored, masked in masked_rows:  # every row a copy chat: the prompt (slot included) is never masked
+        assert masked.any() and not (masked & ~scored).any()
+        assert scored.sum(1).min() < ids.shape[1] // 2  # and the answer side is the short end of each row
+
+
+def test_the_causal_stand_in_scores_next_tokens_on_the_answer_side_only():
+    import torch
+
+    from speechbrain_diffa.demo.standins import _next_token_loss
+
+    ids = torch.tensor([[5, 6, 7, 8, 9], [1, 2, 3, 4, 0]])
+
+    class Knows:  # predicts every next token of the answer side (from position 2) and nothing of the prompt
+        def __call__(self, input_ids):
+            logits = torch.zeros(2, 4, 10)
+            logits[:, :, 0] = 50.0  # a wrong guess everywhere ...
+            for row in range(2):
+                for t in range(2, 4):  # ... but the answer's tokens 3 and 4 (targets ids[:, 3:])
+                    logits[row, t] = 0.0
+                    logits[row, t, ids[row, t + 1]] = 50.0
+            return type("Out", (), {"logits": logits})()
+
+    assert float(_next_token_loss(Knows(), ids, torch.tensor([3, 3]), None)) < 1e-6
+    assert float(_next_token_loss(Knows(), ids, torch.tensor([0, 0]), None)) > 1.0  # scored everywhere: wrong
