@@ -576,17 +576,27 @@ def transcription_scores(answerer, prepared, folder, batch_size, decoding=TRANSC
     dict
         ``{"all" | "digits" | "sentence": {"wer": %, "cer": %, "utterances": n}}``.
     """
-    from dataclasses import replace
+    return score_transcripts(prepared, transcribe_test(answerer, prepared, folder, batch_size, decoding))
 
-    from speechbrain_diffa.evaluation.report import wer_report
+
+def transcribe_test(answerer, prepared, folder, batch_size, decoding=TRANSCRIBE_DECODING):
+    """Transcripts of the test by the benchmark runner (resumed from ``folder``): ``{utterance id: text}``."""
     from speechbrain_diffa.evaluation.runner import collect_predictions, run_benchmark, run_settings
 
     run_benchmark(prepared, answerer, folder, batch_size=batch_size, decoding=decoding, progress=False)
-    predictions = collect_predictions(folder, run_settings(prepared, answerer, batch_size, decoding=decoding))
+    return collect_predictions(folder, run_settings(prepared, answerer, batch_size, decoding=decoding))
+
+
+def score_transcripts(prepared, transcripts):
+    """:func:`transcription_scores` of given transcripts (the runner's WER report per kind of utterance)."""
+    from dataclasses import replace
+
+    from speechbrain_diffa.evaluation.report import wer_report
+
     scores = {}
     for kind in ("all",) + TRANSCRIPT_KINDS:
         items = [i for i in prepared.items if kind == "all" or transcript_kind(i.answer) == kind]
-        report = wer_report(replace(prepared, items=items, unusable_items=[], problems=[], records=None), predictions)
+        report = wer_report(replace(prepared, items=items, unusable_items=[], problems=[], records=None), transcripts)
         scores[kind] = {"wer": report["overall"], "cer": report["cer"], "utterances": len(items)}
     return scores
 
@@ -613,16 +623,13 @@ def compare_transcription_decoders(answerer, prepared, folder, batch_size):
     dict
         Per decoder ``{"options", "wer", "wer_digits", "wer_sentence", "same_transcript_as_reference", "seconds"}``.
     """
-    from speechbrain_diffa.evaluation.runner import collect_predictions, run_settings
-
     results, transcripts = {}, {}
     for label, options in TRANSCRIPTION_DECODERS.items():
-        decoding = {**TRANSCRIBE_DECODING, **options}
         out = os.path.join(folder, re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_"))
         start = time.perf_counter()
-        scores = transcription_scores(answerer, prepared, out, batch_size, decoding)
+        transcripts[label] = transcribe_test(answerer, prepared, out, batch_size, {**TRANSCRIBE_DECODING, **options})
         seconds = time.perf_counter() - start
-        transcripts[label] = collect_predictions(out, run_settings(prepared, answerer, batch_size, decoding=decoding))
+        scores = score_transcripts(prepared, transcripts[label])
         same = [transcripts[label][i] == transcripts["reference"][i] for i in transcripts["reference"]]
         results[label] = {"options": options, "wer": scores["all"]["wer"], "wer_digits": scores["digits"]["wer"],
                           "wer_sentence": scores["sentence"]["wer"],
