@@ -88,9 +88,9 @@ def copy_chat(chat, instruction, transcript, seconds, rng, filler_id):
     content = example.ids[example.prompt_length + chat.answer_header_length : -1]  # between header and end of turn
     frames = max(len(content), math.ceil(seconds * SLOT_POSITIONS_PER_SECOND))
     slot = [filler_id] * (NUM_STAGE1_PROMPTS + frames)
-    share = frames / len(content)
-    for index, token in enumerate(content):
-        slot[NUM_STAGE1_PROMPTS + int((index + rng.uniform(0.0, 1.0)) * share)] = token
+    bounds = [math.ceil(i * frames / len(content)) for i in range(len(content) + 1)]  # disjoint, none empty
+    for token, start, end in zip(content, bounds, bounds[1:]):
+        slot[NUM_STAGE1_PROMPTS + start + int(rng.integers(end - start))] = token
     ids = example.ids[: example.splice_at] + slot + example.ids[example.splice_at :]
     return ids, example.prompt_length + len(slot)
 

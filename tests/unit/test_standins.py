@@ -70,7 +70,9 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
         return noisy, masked, p
 
     monkeypatch.setattr(standins, "forward_process", spy)
-    transcripts = [("Please transcribe the audio to text.", "seven two", 1.0), ("Transcribe.", "the cat runs", 2.0)]
+    transcripts = [("Please transcribe the audio to text.", "seven two", 1.0), ("Transcribe.", "the cat runs", 2.0),
+                   ("Transcribe.", "one two three", 0.1)]  # fmt: skip
+    # the last one: a clip shorter than its transcript, so every slot position holds a token
     path = str(tmp_path / "llada")
     standins.pretrain_llada_standin(path, ["two low beeps"] * 4, steps=4, batch_size=4, d_model=32, n_layers=1,
                                     vocab_size=300, transcripts=transcripts, copy_fraction=1.0)  # fmt: skip
@@ -80,7 +82,9 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
         ids, prompt_length = standins.copy_chat(chat, instruction, text, seconds, np.random.default_rng(0), filler)
         example = chat.training_example(instruction, text)
         slot = ids[example.splice_at : example.splice_at + prompt_length - example.prompt_length]
-        assert len(slot) == NUM_STAGE1_PROMPTS + int(np.ceil(seconds * standins.SLOT_POSITIONS_PER_SECOND))
+        content = len(example.ids) - 1 - example.prompt_length - chat.answer_header_length
+        positions = max(content, int(np.ceil(seconds * standins.SLOT_POSITIONS_PER_SECOND)))
+        assert len(slot) == NUM_STAGE1_PROMPTS + positions
         assert chat.tokenizer.decode([t for t in slot if t != filler]).strip() == text
     for ids, scored, masked in masked_rows:  # every row a copy chat: the prompt (slot included) is never masked
         assert masked.any() and not (masked & ~scored).any()
