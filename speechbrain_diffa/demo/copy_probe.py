@@ -61,15 +61,14 @@ def probe_copying(data, steps, layers, copy_fraction, seed=0, items=100, folder=
     from speechbrain.utils.metric_stats import ErrorRateStats
 
     from speechbrain_diffa.chat import ChatLayout, load_tokenizer
-    from speechbrain_diffa.demo.curriculum import chat_texts, copy_transcripts, transcript_kind
+    from speechbrain_diffa.demo import curriculum
+    from speechbrain_diffa.demo.curriculum import copy_transcripts, standin_texts, transcript_kind
     from speechbrain_diffa.demo.standins import FILLER, copy_chat, pretrain_llada_standin
     from speechbrain_diffa.llada import LLaDA
     from speechbrain_diffa.sampling import generate
 
     folder = folder or tempfile.mkdtemp(prefix="copy_probe_")
-    with open(os.path.join(data, "corpus_text.txt"), encoding="utf-8") as f:
-        texts = [line for line in f.read().splitlines() if line.strip()]
-    texts += chat_texts(os.path.join(data, "sft_train.json"), texts, 2000)
+    texts = standin_texts(data, curriculum.FULL.llada_chats)
     start = time.time()
     pretrain_llada_standin(folder, texts, steps=steps, n_layers=layers, seed=seed, lr=lr,
                            transcripts=copy_transcripts(os.path.join(data, "stage1_asr_train.json")),

@@ -236,9 +236,7 @@ def build_standins(data, models, settings, seed, backbone="diffusion"):
                                  tag_weight=settings.whisper_tag_weight)  # fmt: skip
         seconds["whisper"] = round(time.time() - start, 1)
     if not os.path.isfile(os.path.join(paths["llm"], "config.json")):
-        with open(os.path.join(data, "corpus_text.txt"), encoding="utf-8") as f:
-            texts = [line for line in f.read().splitlines() if line.strip()]
-        texts += chat_texts(os.path.join(data, "sft_train.json"), texts, settings.llada_chats)
+        texts = standin_texts(data, settings.llada_chats)
         transcripts = copy_transcripts(os.path.join(data, "stage1_asr_train.json")) if settings.llada_copy else None
         kind = "LLaDA stand-in: masked-diffusion" if backbone == "diffusion" else "causal stand-in: next-token"
         copies = f" and {len(transcripts)} copy chats" if transcripts else ""
@@ -305,6 +303,13 @@ def clip_tags(manifest):
         if record["id"].endswith("-mcq"):
             tags.setdefault(record["audio_filepath"], {})[record["question_type"]] = record["target"]
     return tags
+
+
+def standin_texts(data, chats):
+    """The language stand-in's text: the corpus text, then the first ``chats`` training records as chats."""
+    with open(os.path.join(data, "corpus_text.txt"), encoding="utf-8") as f:
+        texts = [line for line in f.read().splitlines() if line.strip()]
+    return texts + chat_texts(os.path.join(data, "sft_train.json"), texts, chats)
 
 
 def chat_texts(manifest, vocabulary_texts, count):
@@ -529,23 +534,45 @@ DECODERS = {
 }
 
 
+def decode_with_each(answerer, prepared, folder, batch_size, decoders, base=None):
+    """Decode ``prepared`` once per decoder (``{label: options}``, the first the reference), each in its own
+    sub-folder of ``folder``: the runner's report, the predictions, their share equal to the first decoder's
+    (%), and the decoding's wall time (this machine, one process, batches of ``batch_size``).
+
+    Returns
+    -------
+    dict
+        ``{label: {"report", "predictions", "same_as_first", "seconds"}}``.
+    """
+    from speechbrain_diffa.evaluation.runner import collect_predictions, run_benchmark, run_settings
+
+    runs = {}
+    for label, options in decoders.items():
+        decoding = {**(base or {}), **options}
+        out = os.path.join(folder, re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_"))
+        start = time.perf_counter()
+        report = run_benchmark(prepared, answerer, out, batch_size=batch_size, decoding=decoding, progress=False)
+        seconds = time.perf_counter() - start
+        predictions = collect_predictions(out, run_settings(prepared, answerer, batch_size, decoding=decoding))
+        first = next(iter(runs.values()))["predictions"] if runs else predictions
+        same = [predictions[i] == first[i] for i in first]
+        runs[label] = {"report": report, "predictions": predictions, "seconds": round(seconds, 2),
+                       "same_as_first": round(100 * sum(same) / len(same), 1)}  # fmt: skip
+    return runs
+
+
 def compare_decoders(answerer, prepared, folder, batch_size):
     """Score the held-out test with each of :data:`DECODERS`: accuracy, agreement with the
     reference answers, and wall time (this machine, one process, batches of ``batch_size``)."""
-    from speechbrain_diffa.evaluation.runner import collect_predictions, run_benchmark, run_settings
-
-    results, answers = {}, {}
-    for label, options in DECODERS.items():
-        out = os.path.join(folder, re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_"))
-        start = time.perf_counter()
-        report = run_benchmark(prepared, answerer, out, batch_size=batch_size, decoding=options, progress=False)
-        seconds = time.perf_counter() - start
-        answers[label] = collect_predictions(out, run_settings(prepared, answerer, batch_size, decoding=options))
-        same = [answers[label][i] == answers["reference"][i] for i in answers["reference"]]
-        results[label] = {"options": options, "accuracy": report["overall"],
-                          "same_answer_as_reference": round(100 * sum(same) / len(same), 1),
-                          "seconds": round(seconds, 2)}  # fmt: skip
-    return results
+    return {
+        label: {
+            "options": DECODERS[label],
+            "accuracy": run["report"]["overall"],
+            "same_answer_as_reference": run["same_as_first"],
+            "seconds": run["seconds"],
+        }  # fmt: skip
+        for label, run in decode_with_each(answerer, prepared, folder, batch_size, DECODERS).items()
+    }
 
 
 # The transcription test's transcripts are 1-3 words, which 16 tokens hold: the reference sampler on a
@@ -624,18 +651,13 @@ def compare_transcription_decoders(answerer, prepared, folder, batch_size):
     dict
         Per decoder ``{"options", "wer", "wer_digits", "wer_sentence", "same_transcript_as_reference", "seconds"}``.
     """
-    results, transcripts = {}, {}
-    for label, options in TRANSCRIPTION_DECODERS.items():
-        out = os.path.join(folder, re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_"))
-        start = time.perf_counter()
-        transcripts[label] = transcribe_test(answerer, prepared, out, batch_size, {**TRANSCRIBE_DECODING, **options})
-        seconds = time.perf_counter() - start
-        scores = score_transcripts(prepared, transcripts[label])
-        same = [transcripts[label][i] == transcripts["reference"][i] for i in transcripts["reference"]]
-        results[label] = {"options": options, "wer": scores["all"]["wer"], "wer_digits": scores["digits"]["wer"],
-                          "wer_sentence": scores["sentence"]["wer"],
-                          "same_transcript_as_reference": round(100 * sum(same) / len(same), 1),
-                          "seconds": round(seconds, 2)}  # fmt: skip
+    runs = decode_with_each(answerer, prepared, folder, batch_size, TRANSCRIPTION_DECODERS, TRANSCRIBE_DECODING)
+    results = {}
+    for label, run in runs.items():
+        scores = score_transcripts(prepared, run["predictions"])
+        results[label] = {"options": TRANSCRIPTION_DECODERS[label], "wer": scores["all"]["wer"],
+                          "wer_digits": scores["digits"]["wer"], "wer_sentence": scores["sentence"]["wer"],
+                          "same_transcript_as_reference": run["same_as_first"], "seconds": run["seconds"]}  # fmt: skip
     return results
 
 
