@@ -124,17 +124,17 @@ class BlockRunner:
             raise ValueError(f"cache must be None, 'prefix' or 'dual', got {cache!r}")
         self.llm, self.embeds, self.mask, self.offset, self.mode = llm, embeds, seq_mask, offset, cache
         self.positions = (seq_mask.long().cumsum(-1) - 1).clamp(min=0)
-        self.cache = None
+        self.cache, self.first_answer_position = None, None
 
     @classmethod
-    def wrap(cls, model, x, attention_mask, cache):
+    def wrap(cls, model, x, attention_mask, cache, **options):
         """A runner for an LLaDA or an audio-conditioned model; None for other callables."""
         if isinstance(model, LLaDA):
             mask = torch.ones_like(x) if attention_mask is None else attention_mask
-            return cls(model, model.embed(x), mask, 0, cache)
+            return cls(model, model.embed(x), mask, 0, cache, **options)
         if hasattr(model, "prepare_inputs"):
             embeds, mask, offset = model.prepare_inputs(x, attention_mask)
-            return cls(model.llm, embeds, mask, offset, cache)
+            return cls(model.llm, embeds, mask, offset, cache, **options)
         if cache is not None:
             raise ValueError("cache needs an LLaDA or an AudioConditionedLM model")
         return None
@@ -155,8 +155,8 @@ class BlockRunner:
             head (126,464 wide for LLaDA) runs only there.
         """
         a, b = start + self.offset, end + self.offset
-        if first_step:  # commits of the previous block's last step are not embedded yet
-            self.embeds[:, a:] = self.llm.embed(x[:, start:])
+        if first_step:  # the whole answer: the previous block's last commits are not embedded yet
+            self.embeds[:, self.answer_start(start) + self.offset :] = self.llm.embed(x[:, self.answer_start(start) :])
         else:
             self.embeds[:, a:b] = self.llm.embed(x[:, start:end])
         if self.mode is None or first_step:
@@ -184,6 +184,12 @@ class BlockRunner:
         )
         crop_cache(self.cache, self.cache_length)
         return out.logits
+
+    def answer_start(self, start):
+        """Canvas index of the answer's first position (the first block's ``start``, remembered)."""
+        if self.first_answer_position is None:
+            self.first_answer_position = start
+        return self.first_answer_position
 
     def _keep_cache(self, cache, a, b):
         if self.mode == "prefix":
@@ -281,6 +287,8 @@ def generate(
     factor=None,
     cache=None,
     eos_early_stop=False,
+    static_cache=False,
+    cuda_graphs=False,
     stats=None,
     on_block=None,
 ):
@@ -326,6 +334,12 @@ def generate(
         ``"prefix"`` or ``"dual"`` block KV cache.
     eos_early_stop : bool
         Stop a row when its current block has EOS and no mask before it.
+    static_cache : bool
+        Keep the block cache in preallocated buffers written in place, so every block pass has
+        one shape (:mod:`speechbrain_diffa.static_cache`; needs ``cache``). Same answers.
+    cuda_graphs : bool
+        Capture each pass of the static cache as a CUDA graph and replay it (a CUDA model;
+        needs ``static_cache``).
     stats : dict
         If given, receives ``nfe`` (forward passes).
     on_block : callable
@@ -358,8 +372,10 @@ def generate(
         raise ValueError(f"steps ({steps}) must be a multiple of the number of blocks ({num_blocks})")
     if remasking not in ("low_confidence", "random"):
         raise ValueError(f"remasking must be 'low_confidence' or 'random', got {remasking!r}")
+    if cuda_graphs and not static_cache:
+        raise ValueError("cuda_graphs replays the static cache's passes: give static_cache=True too")
     adaptive = threshold is not None or factor is not None
-    fast = adaptive or cache is not None or eos_early_stop
+    fast = adaptive or cache is not None or eos_early_stop or static_cache
     if fast and cfg_scale > 0:
         raise ValueError("classifier-free guidance runs with the reference sampler only (no fast options)")
     batch, prompt_len = prompt.shape
@@ -367,7 +383,16 @@ def generate(
     if attention_mask is not None:
         attention_mask = torch.cat([attention_mask, torch.ones_like(x[:, prompt_len:])], 1)
     prompt_index = x != mask_id
-    runner = BlockRunner.wrap(model, x, attention_mask, cache) if fast else None
+    runner = None
+    if static_cache:
+        from speechbrain_diffa.static_cache import StaticBlockRunner
+
+        runner = StaticBlockRunner.wrap(model, x, attention_mask, cache, block_length=block_length,
+                                        cuda_graphs=cuda_graphs)  # fmt: skip
+        if runner is None:
+            raise ValueError("static_cache needs an LLaDA or an AudioConditionedLM model")
+    elif fast:
+        runner = BlockRunner.wrap(model, x, attention_mask, cache)
     proposal = (temperature, remasking, logits_eos_inf, confidence_eos_eot_inf, eos_id, eot_id)
     steps_per_block = steps // num_blocks
     finished = torch.zeros(batch, dtype=torch.bool, device=x.device)
@@ -385,10 +410,14 @@ def generate(
                 lo = start
                 wanted = (x[:, start:end] == mask_id) & ~finished[:, None]
                 logits = runner.block_logits(x, start, end, step == 0, wanted)
-                picked, picked_confidence = _propose(logits[None], *proposal)
-                candidates = x[:, start:end].masked_scatter(wanted, picked[0])
-                confidence = torch.full(wanted.shape, -torch.inf, device=x.device)
-                confidence = confidence.masked_scatter(wanted, picked_confidence[0].to(confidence.dtype))
+                if static_cache:  # the whole block's logits, a fixed shape
+                    candidates, confidence = _propose(logits, *proposal)
+                    confidence = confidence.float().masked_fill(~wanted, -torch.inf)
+                else:
+                    picked, picked_confidence = _propose(logits[None], *proposal)
+                    candidates = x[:, start:end].masked_scatter(wanted, picked[0])
+                    confidence = torch.full(wanted.shape, -torch.inf, device=x.device)
+                    confidence = confidence.masked_scatter(wanted, picked_confidence[0].to(confidence.dtype))
             nfe += 1
             window = x[:, lo : lo + candidates.shape[1]]
             masked = (window == mask_id) & ~finished[:, None]
@@ -401,9 +430,14 @@ def generate(
                 counts = factor_counts(confidence, masked, factor)
             else:
                 counts = quota[:, step].masked_fill(finished, 0)
-            commit = torch.zeros_like(masked)
-            for row in range(batch):
-                commit[row, torch.topk(confidence[row], k=int(counts[row])).indices] = True
+            if static_cache:  # on the device: no count read back to Python
+                from speechbrain_diffa.static_cache import commit_top
+
+                commit = commit_top(confidence, counts)
+            else:
+                commit = torch.zeros_like(masked)
+                for row in range(batch):
+                    commit[row, torch.topk(confidence[row], k=int(counts[row])).indices] = True
             window[commit] = candidates[commit]
             if eos_early_stop:
                 finished = _stop_at_eos(x, start, end, mask_id, eos_id, finished)

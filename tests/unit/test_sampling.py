@@ -291,3 +291,19 @@ def test_eos_early_stop_keeps_the_reference_text(llm):
     finally:
         hook.remove()
     assert saved > 0  # the stop did happen
+
+
+@pytest.mark.parametrize("mode", [None, "prefix", "dual"])
+def test_a_later_blocks_first_pass_sees_every_committed_token(llm, mode):
+    """Commits of a block's last step enter the next block's first pass (they were once left as [MASK])."""
+    x = torch.randint(0, 28, (2, 14))
+    x[:, 6:] = MASK
+    wanted = torch.ones(2, 4, dtype=torch.bool)
+    runner = BlockRunner.wrap(llm, x, None, mode)
+    runner.block_logits(x, 6, 10, True, wanted)
+    x[:, 6:9] = torch.randint(0, 28, (2, 3))
+    runner.block_logits(x, 6, 10, False, x[:, 6:10] == MASK)
+    x[:, 9] = 5  # the block's last commit, after its last pass
+    later = runner.block_logits(x, 10, 14, True, wanted)
+    full = llm(x).logits[:, 10:14][wanted]
+    assert (later - full).abs().max() < 1e-5
