@@ -335,8 +335,8 @@ def generate(
     eos_early_stop : bool
         Stop a row when its current block has EOS and no mask before it.
     static_cache : bool
-        Keep the block cache in preallocated buffers written in place, so every block pass has
-        one shape (:mod:`speechbrain_diffa.static_cache`; needs ``cache``). Same answers.
+        Run the fast path's passes on preallocated buffers (the block cache written in place), so
+        every pass of a kind has one shape (:mod:`speechbrain_diffa.static_cache`). Same answers.
     cuda_graphs : bool
         Capture each pass of the static cache as a CUDA graph and replay it (a CUDA model;
         needs ``static_cache``).

@@ -13,9 +13,10 @@ same softmax over the same keys. Every block pass of the dual cache then has one
 queries against ``(batch, canvas)`` keys, whichever block it is, and reads its inputs from fixed buffers; so on
 CUDA it is captured once as a graph and replayed (``cuda_graphs=True``), the first pass of each block too.
 
-Options of :func:`~speechbrain_diffa.sampling.generate`: ``static_cache=True`` (with ``cache="prefix"`` or
-``"dual"``) and ``cuda_graphs=True`` (with the static cache, on a CUDA model). With the same options the answers
-are token for token those of the dynamic cache at temperature 0 (the commit rule here ranks a block's
+Options of :func:`~speechbrain_diffa.sampling.generate`: ``static_cache=True`` (with ``cache="prefix"``,
+``"dual"`` or none: then every pass encodes the whole canvas, from the same fixed buffers) and ``cuda_graphs=True``
+(with the static cache, on a CUDA model). With the same options the answers are token for token those of the
+dynamic path at temperature 0 (the commit rule here ranks a block's
 confidences on the device, without reading counts back to Python; ties at the cut-off are broken as
 ``torch.topk`` breaks them).
 
@@ -79,9 +80,11 @@ class _Buffers:
         batch, length, width = embeds.shape
         device, dtype = embeds.device, embeds.dtype
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        self.cache = StaticBlockCache(
-            config.num_hidden_layers, batch, config.num_key_value_heads, length, head_dim, dtype, device
-        )
+        self.cache = None  # without a block cache every pass encodes the whole canvas
+        if mode is not None:
+            self.cache = StaticBlockCache(
+                config.num_hidden_layers, batch, config.num_key_value_heads, length, head_dim, dtype, device
+            )
         self.embeds = torch.zeros_like(embeds)
         self.positions = torch.zeros(batch, length, dtype=torch.long, device=device)
         self.key_mask = torch.ones(batch, 1, 1, length, dtype=torch.bool, device=device)
@@ -113,7 +116,8 @@ class StaticBlockRunner(BlockRunner):
     Arguments
     ---------
     llm, embeds, seq_mask, offset, cache
-        As for :class:`~speechbrain_diffa.sampling.BlockRunner` (``cache``: ``"prefix"`` or ``"dual"``).
+        As for :class:`~speechbrain_diffa.sampling.BlockRunner` (``cache=None``: every pass encodes the
+        whole canvas, from fixed buffers all the same).
     block_length : int
         The decoder's block.
     cuda_graphs : bool
@@ -133,8 +137,8 @@ class StaticBlockRunner(BlockRunner):
     """
 
     def __init__(self, llm, embeds, seq_mask, offset, cache, block_length, cuda_graphs=False):
-        if cache not in ("prefix", "dual"):
-            raise ValueError(f"static_cache needs cache='prefix' or 'dual', got cache={cache!r}")
+        if cache not in (None, "prefix", "dual"):
+            raise ValueError(f"cache must be None, 'prefix' or 'dual', got {cache!r}")
         if cuda_graphs:
             self.check_device(embeds.device)
         super().__init__(llm, embeds, seq_mask, offset, cache)
@@ -162,6 +166,9 @@ class StaticBlockRunner(BlockRunner):
         if first_step:  # the whole answer: the previous block's commits are not in the canvas buffer yet
             first = self.answer_start(start)
             buf.embeds[:, first + self.offset :] = self.llm.embed(x[:, first:])
+        elif self.mode != "dual":
+            buf.embeds[:, a:b] = self.llm.embed(x[:, start:end])
+        if first_step or self.mode is None:
             buf.head_index.copy_(buf.steps + a)
             return self._run(("full",), self._full_pass)
         if self.mode == "dual":
@@ -169,13 +176,13 @@ class StaticBlockRunner(BlockRunner):
             buf.block_positions.copy_(buf.positions[:, a:b])
             buf.block_index.copy_(buf.steps + a)
             return self._run(("dual",), self._dual_pass)
-        buf.embeds[:, a:b] = self.llm.embed(x[:, start:end])
         return self._run(("prefix", a), lambda: self._prefix_pass(a))
 
     def _full_pass(self):
-        """Every canvas position encoded (the cache refreshed); the LM head on the current block."""
+        """Every canvas position encoded (the cache refreshed, if any); the LM head on the current block."""
         buf = self.buffers
-        buf.cache.write_index = buf.full_index
+        if buf.cache is not None:
+            buf.cache.write_index = buf.full_index
         hidden = _layers(self.llm.transformer, buf.embeds, buf.positions, buf.key_mask, buf.cache)
         return self.llm.transformer.lm_head(hidden.index_select(1, buf.head_index))
 

@@ -27,6 +27,8 @@ OPTIONS = [
     dict(cache="dual", factor=1.0, eos_early_stop=True),
     dict(cache="dual", threshold=0.3),
     dict(cache="prefix", eos_early_stop=True),
+    dict(eos_early_stop=True),
+    dict(factor=1.0),
 ]
 
 
@@ -84,22 +86,23 @@ def test_captured_passes_replay_from_their_buffers(monkeypatch):
     monkeypatch.setattr(static_cache, "StaticBlockRunner", ReplayedOnCPU)
     llm = sure_model(2)
     settings = dict(steps=24, gen_length=24, block_length=8, mask_id=MASK, eos_id=EOS, eot_id=EOT)
-    for options in (dict(cache="dual", factor=1.0), dict(cache="prefix")):
+    for options in (dict(cache="dual", factor=1.0), dict(cache="prefix"), dict(eos_early_stop=True)):
         for _request in range(3):
             prompt = torch.randint(0, 50, (2, 9))
             expected = generate(llm, prompt, **settings, **options)
             assert torch.equal(generate(llm, prompt, static_cache=True, cuda_graphs=True, **settings, **options),
                                expected)  # fmt: skip
-    # dual: one capture of the full pass and one of the block pass, for all requests; prefix: one per block
-    assert ReplayedOnCPU.captures == 2 + (1 + 3)
-    assert len(llm._captured_decoding) == 2
+    # dual: one capture of the full pass and one of the block pass, for all requests; prefix: one per block;
+    # no cache: the full pass only
+    assert ReplayedOnCPU.captures == 2 + (1 + 3) + 1
+    assert len(llm._captured_decoding) == 3
 
 
 def test_static_cache_errors():
     llm = sure_model(0)
     prompt = torch.randint(0, 50, (1, 5))
-    with pytest.raises(ValueError, match="cache='prefix' or 'dual'"):
-        generate(llm, prompt, steps=8, gen_length=8, block_length=8, mask_id=MASK, static_cache=True)
+    with pytest.raises(ValueError, match="cache must be None, 'prefix' or 'dual'"):
+        generate(llm, prompt, steps=8, gen_length=8, block_length=8, mask_id=MASK, cache="full", static_cache=True)
     with pytest.raises(ValueError, match="static_cache=True too"):
         generate(llm, prompt, steps=8, gen_length=8, block_length=8, mask_id=MASK, cache="dual", cuda_graphs=True)
     with pytest.raises(ValueError, match="CUDA device; this one is on cpu"):
