@@ -185,6 +185,9 @@ def _model_options(parser, batch=True):
     parser.add_argument("--whisper_path", help="override the model folder's base Whisper")
     parser.add_argument("--llm_path", help="override the model folder's base LLaDA")
     parser.add_argument("--device", type=device_name, help="e.g. cpu, cuda:0 (default: a GPU if there is one)")
+    parser.add_argument(
+        "--compile", action="store_true", help="decode on the static cache, as CUDA graphs on a GPU (same answers)"
+    )
     if batch:
         parser.add_argument("--batch_size", type=positive_int, default=1, help="files per forward (1 = as the release)")
     add_decoding_arguments(parser, "the model folder's (the answer / transcribe presets when we export it)")
@@ -213,8 +216,10 @@ def load_model(args):
     from speechbrain_diffa.inference import DIFFA2
 
     overrides = {k: getattr(args, k) for k in ("whisper_path", "llm_path") if getattr(args, k)}
-    run_opts = {"device": args.device} if args.device else None
-    return DIFFA2.from_hparams(source=args.model, overrides=overrides, run_opts=run_opts)
+    run_opts = {"device": args.device} if args.device else {}
+    if getattr(args, "compile", False):
+        run_opts["compile"] = True
+    return DIFFA2.from_hparams(source=args.model, overrides=overrides, run_opts=run_opts or None)
 
 
 def _check_model_folder(path):

@@ -107,6 +107,43 @@ def preset(name, **overrides):
     return {**PRESETS[name], **overrides}
 
 
+# The options of the static cache's path (speechbrain_diffa.static_cache), which a ``compile`` run option sets.
+COMPILE_OPTIONS = ("static_cache", "cuda_graphs")
+# Options that put generate() on its fast path (the block runner); without any, it runs the reference sampler.
+FAST_PATH_OPTIONS = ("threshold", "factor", "cache", "eos_early_stop")
+
+
+def compiled_decoding(decoding, cuda):
+    """``decoding`` on the static cache, and on CUDA as captured graphs, where it takes the fast path.
+
+    The reference sampler (every fast option off) is left as it is: it encodes the whole canvas with
+    the reference's quirks, which the fast path does not keep. Options the caller set win.
+
+    Arguments
+    ---------
+    decoding : dict
+        :func:`~speechbrain_diffa.sampling.generate` options.
+    cuda : bool
+        The model is on a CUDA device (graphs are CUDA's).
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> compiled_decoding(preset("answer-cached"), cuda=True)["cuda_graphs"]
+    True
+    >>> "static_cache" in compiled_decoding(preset("answer-reference"), cuda=True)
+    False
+    >>> compiled_decoding({"cache": "dual", "static_cache": False}, cuda=False)["static_cache"]
+    False
+    """
+    if not any(decoding.get(k) for k in FAST_PATH_OPTIONS):
+        return dict(decoding)
+    return {"static_cache": True, "cuda_graphs": bool(cuda), **decoding}
+
+
 def options_from_args(args, base=None):
     """The decoding options of parsed command-line ``args`` (:func:`add_decoding_arguments`), over ``base``.
 

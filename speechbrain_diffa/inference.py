@@ -23,12 +23,14 @@ Authors
  * speechbrain_diffa contributors 2026
 """
 
+import copy
 import os
 
 import torch
 from speechbrain.inference.interfaces import Pretrained
 
 from speechbrain_diffa.data.audio import AudioError, batch_waveforms, check_audio_batch, load_audio
+from speechbrain_diffa.decoding_presets import compiled_decoding
 from speechbrain_diffa.hub.model_folder import ModelFolder, load_hparams, local_model_folder
 from speechbrain_diffa.hub.safe_hparams import ALLOWED_CALLABLES, check_hparams_file
 
@@ -70,6 +72,8 @@ class DIFFA2(Pretrained):
     answers, ``transcribe_prompt`` and ``transcribe_decoding``. Any decoding option of
     :func:`speechbrain_diffa.sampling.generate` given to a call overrides those defaults.
     ``precision: auto`` in the YAML runs bf16 autocast where the device supports it.
+    ``run_opts={"compile": True}`` decodes the fast path on the static cache, captured as CUDA graphs on a GPU,
+    with the Whisper encoder compiled there too (:mod:`speechbrain_diffa.static_cache`; the same answers).
 
     Example
     -------
@@ -97,8 +101,13 @@ class DIFFA2(Pretrained):
 
             device = infer_device()
         hparams["precision"] = resolve_precision(hparams.get("precision", "fp32"), device)
+        # SpeechBrain's own compile would wrap the module's forward, which decoding never calls.
+        self.compiled = bool(_run_option(run_opts, "compile"))
+        run_opts = _without_compile(run_opts) if self.compiled else run_opts
         super().__init__(modules=modules, hparams=hparams, run_opts=run_opts, freeze_params=freeze_params)
         self.model = self.mods.diffa
+        if self.compiled and torch.device(self.device).type == "cuda":
+            self.model.encoder.compile_for_decoding()
         self.description = {
             "class": "DIFFA2",
             "source": hparams.get("source"),
@@ -265,8 +274,19 @@ class DIFFA2(Pretrained):
 
     def _generate(self, wavs, wav_lens, questions, decoding):
         wavs, wav_lens = wavs.to(self.device), wav_lens.to(self.device)
+        if self.compiled:
+            decoding = compiled_decoding(decoding, cuda=torch.device(self.device).type == "cuda")
         with torch.no_grad(), self.inference_ctx:
             return self.model.answer(wavs, wav_lens, list(questions), **decoding)
+
+
+def _without_compile(run_opts):
+    """``run_opts`` with SpeechBrain's ``compile`` off (DIFFA2 compiles what decoding runs instead)."""
+    if isinstance(run_opts, dict):
+        return {**run_opts, "compile": False}
+    run_opts = copy.copy(run_opts)
+    run_opts.compile = False
+    return run_opts
 
 
 def _run_option(run_opts, name):

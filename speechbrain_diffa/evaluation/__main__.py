@@ -38,6 +38,9 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="output folder: predictions*.jsonl, report.json/.md/.png")
     p.add_argument("--model", help="model folder for speechbrain_diffa.inference.DIFFA2 (not needed with --merge)")
     p.add_argument("--device", default="cpu", type=device_name)
+    p.add_argument(
+        "--compile", action="store_true", help="decode on the static cache, as CUDA graphs on a GPU (same answers)"
+    )
     p.add_argument("--split", default="test-mini", choices=MMAU_SPLITS, help="MMAU split")
     p.add_argument(
         "--version",
@@ -107,7 +110,7 @@ def main(argv=None):
             sys.exit("--model is needed to decode (or pass --merge to score existing predictions)")
         rank, world_size = runner.shard_from_env()
         _init_distributed(world_size)
-        answerer = runner.load_answerer(args.model, args.device)
+        answerer = runner.load_answerer(args.model, args.device, compile=args.compile)
         report = runner.run_benchmark(
             prepared,
             answerer,

@@ -63,8 +63,10 @@ class ModelAnswerer:
         return self.model.answer(wavs.to(device), wav_lens.to(device), questions, **decoding)
 
 
-def load_answerer(model_dir, device="cpu"):
+def load_answerer(model_dir, device="cpu", compile=False):
     """Load ``speechbrain_diffa.inference.DIFFA2`` from a model folder (imported lazily).
+
+    ``compile`` is the interface's run option (the static cache; CUDA graphs on a GPU).
 
     Example
     -------
@@ -83,7 +85,7 @@ def load_answerer(model_dir, device="cpu"):
         ) from e
     if not os.path.isdir(model_dir):
         raise RuntimeError(f"Model folder not found: {model_dir}")
-    answerer = DIFFA2.from_hparams(source=model_dir, savedir=model_dir, run_opts={"device": device})
+    answerer = DIFFA2.from_hparams(source=model_dir, savedir=model_dir, run_opts={"device": device, "compile": compile})
     if not getattr(answerer, "description", None):
         answerer.description = {"class": "DIFFA2", "source": os.path.abspath(model_dir)}
     return answerer

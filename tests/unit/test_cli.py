@@ -44,6 +44,8 @@ def test_answer_json_equals_the_python_interface(folder, capsys):
     expected = DIFFA2.from_hparams(source=folder).answer_file(example, "Which?", steps=4, gen_length=4, block_length=4)
     assert [r["answer"] for r in records] == [expected, expected]
     assert records[0]["file"] == example and records[0]["question"] == "Which?"
+    status, out, _ = run(["answer", "-m", folder, example, "-q", "Which?", "--json", "--compile", *FAST], capsys)
+    assert status == 0 and [json.loads(line)["answer"] for line in out.splitlines()] == [expected]
     status, out, _ = run(["transcribe", "-m", folder, example, *FAST], capsys)
     assert status == 0 and out.count("\n") == 1
 

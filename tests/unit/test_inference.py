@@ -216,3 +216,28 @@ def test_audio_paths_go_through_load_audio_local_or_fetched(model, folder, tmp_p
         AudioError, match="someone/clips/gone.wav: not a local file, and fetching it failed: no network"
     ):
         model.answer_file("someone/clips/gone.wav", "Which?")
+
+
+def test_compile_decodes_on_the_static_cache_with_the_same_answers(folder, model, monkeypatch):
+    """run_opts={"compile": True}: the fast path runs on the static cache (CPU: no graphs), answers unchanged,
+    and SpeechBrain's own compile (which would wrap a forward that decoding never calls) is not applied."""
+    from speechbrain_diffa import static_cache
+    from speechbrain_diffa.evaluation.runner import load_answerer
+
+    passes = []
+    original = static_cache.StaticBlockRunner.block_logits
+    monkeypatch.setattr(
+        static_cache.StaticBlockRunner, "block_logits", lambda self, *a: passes.append(1) or original(self, *a)
+    )
+    compiled = DIFFA2.from_hparams(source=folder, run_opts={"compile": True})
+    assert compiled.compiled and type(compiled.mods.diffa) is type(model.mods.diffa)
+    wavs, lens = torch.randn(2, 12000) * 0.1, torch.tensor([1.0, 0.5])
+    questions = ["Is it high?", "How many beeps?"]
+    for options in (dict(cache="dual", factor=0.5), dict(gen_length=8, steps=8, block_length=4)):
+        decoding = {**SHORT, **options}
+        passes.clear()
+        assert compiled.answer_batch(wavs, lens, questions, **decoding) == model.answer_batch(
+            wavs, lens, questions, **decoding
+        )
+        assert passes  # the yaml's decoding has the EOS stop: the fast path, on the static cache
+    assert load_answerer(folder, compile=True).compiled
