@@ -46,6 +46,7 @@ LLADA_VOCAB = 126464
 AUDIO_POSITIONS, PROMPT_TOKENS = 439, 60
 LIMIT = "limit: one pass per block (threshold 0, quality ignored)"
 TWO_PASSES = "2 steps per block + dual cache (a sure model's pass count)"
+TWO_PASSES_COMPILED = TWO_PASSES + ", compiled"
 # (name, options); every fast option runs alone, then the best combination.
 CONFIGS = [
     ("reference", {}),
@@ -66,7 +67,16 @@ CONFIGS = [
     # Not a decoder: every token of a block committed on the block's first pass, whatever the model's
     # confidence. Its time is the floor of any diffusion decoder here: one pass per block.
     (LIMIT, {"threshold": 0.0}),
+    # The same decoders as a `compile` run option runs them: on the static cache, and on CUDA with every pass
+    # replayed as a captured graph (speechbrain_diffa.static_cache). Same answers as the rows above.
+    ("eos early stop (answer preset), compiled", {"eos_early_stop": True, "static_cache": True}),
+    ("dual cache + eos stop (answer-cached preset), compiled", {**CACHED_DECODING, "static_cache": True}),
+    ("factor 0.5 + dual cache + eos stop (answer-fast preset), compiled", {**FAST_DECODING, "static_cache": True}),
+    (TWO_PASSES_COMPILED, {"steps_per_block": 2, "cache": "dual", "static_cache": True}),
 ]
+AR_PLAIN = "autoregressive (Llama + KV cache)"
+# transformers' static cache; on CUDA generate() then compiles the model's forward with CUDA graphs itself.
+AR_COMPILED = "autoregressive (Llama + static cache, compiled on CUDA)"
 
 
 def special_ids(vocab):
@@ -198,9 +208,14 @@ def ar_twin(llm):
 
 
 def time_diffusion(llm, prefixes, gen_length, batch, options, ids):
-    """Decode every item in batches; per-answer wall time, NFE, outputs, peak extra memory."""
+    """Decode every item in batches; per-answer wall time, NFE, outputs, peak extra memory.
+
+    A static-cache row runs with CUDA graphs on a CUDA device, after one untimed batch (the capture).
+    """
     outputs, nfe, elapsed = [], 0, 0.0
     options = dict(options)
+    if options.get("static_cache") and prefixes.device.type == "cuda":
+        options["cuda_graphs"] = True
     block_length = 16 if gen_length == 16 else 32
     steps = gen_length // block_length * options.pop("steps_per_block", block_length)
     settings = dict(
@@ -212,6 +227,8 @@ def time_diffusion(llm, prefixes, gen_length, batch, options, ids):
         eot_id=ids["eot"],
     )
     device = prefixes.device
+    if options.get("static_cache"):
+        generate(llm, prefixes[:batch], **settings, **options)
     with peak_memory(device) as memory:
         for i in range(0, len(prefixes), batch):
             stats = {}
@@ -231,22 +248,34 @@ def time_diffusion(llm, prefixes, gen_length, batch, options, ids):
 
 
 @torch.no_grad()
-def time_autoregressive(ar, prefixes, gen_length, batch, eos_id):
-    """Greedy AR decoding with the KV cache, forced to exactly ``gen_length`` new tokens."""
+def time_autoregressive(ar, prefixes, gen_length, batch, eos_id, static=False):
+    """Greedy AR decoding with the KV cache, forced to exactly ``gen_length`` new tokens.
+
+    ``static``: transformers' static cache, with which ``generate`` compiles the forward on CUDA
+    (timed after one untimed batch, which pays for the compilation).
+    """
     elapsed, device = 0.0, prefixes.device
+    options = {"cache_implementation": "static"} if static else {}
+
+    def decode(ids):
+        ar.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=gen_length,
+            min_new_tokens=gen_length,
+            do_sample=False,
+            pad_token_id=eos_id,
+            eos_token_id=None,
+            **options,
+        )
+
+    if static:
+        decode(prefixes[:batch])
     with peak_memory(device) as memory:
         for i in range(0, len(prefixes), batch):
             ids = prefixes[i : i + batch]
             start = now(device)
-            ar.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=gen_length,
-                min_new_tokens=gen_length,
-                do_sample=False,
-                pad_token_id=eos_id,
-                eos_token_id=None,
-            )
+            decode(ids)
             elapsed += now(device) - start
     n = len(prefixes)
     return {
@@ -272,6 +301,48 @@ def warm_up(llm, ar, prefix, ids):
         pad_token_id=ids["eos"],
         eos_token_id=None,
     )
+
+
+def memory_bandwidth(device, megabytes=None, repeats=5):
+    """Bytes per second this device's memory moves: the best of ``repeats`` copies of a large buffer.
+
+    A copy reads and writes every byte once, so it moves twice the buffer's size.
+
+    Example
+    -------
+    >>> memory_bandwidth("cpu", megabytes=8, repeats=2) > 1e8
+    True
+    """
+    megabytes = megabytes or (1024 if torch.device(device).type == "cuda" else 256)
+    source = torch.empty(megabytes * 2**20, dtype=torch.uint8, device=device)
+    target = torch.empty_like(source)
+    target.copy_(source)
+    best = float("inf")
+    for _ in range(repeats):
+        start = now(device)
+        target.copy_(source)
+        best = min(best, now(device) - start)
+    return 2 * source.numel() / best
+
+
+def weight_read_floor(llm, device):
+    """The physical floor of one pass: reading every weight once (parameter bytes ÷ measured bandwidth).
+
+    Example
+    -------
+    >>> llm = LLaDA({"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 32,
+    ...              "vocab_size": 20, "mask_token_id": 19, "eos_token_id": 18})
+    >>> floor = weight_read_floor(llm, "cpu")
+    >>> floor["parameter_bytes"], floor["ms"] > 0
+    (12992, True)
+    """
+    parameter_bytes = sum(p.numel() * p.element_size() for p in llm.parameters())
+    bandwidth = memory_bandwidth(device)
+    return {
+        "parameter_bytes": parameter_bytes,
+        "bandwidth_gb_per_s": bandwidth / 1e9,
+        "ms": 1000 * parameter_bytes / bandwidth,
+    }
 
 
 def answers_text(out, ids):
@@ -362,21 +433,28 @@ def run(args):
                 result["differs_from_reference"] = sum(o != r for o, r in zip(outputs, reference)) / n_ref
                 rows.append({"gen_length": g, "batch": batch, "decoder": name, "options": options, **result})
                 print(json.dumps(rows[-1]), flush=True)
-            rows.append(
-                {
-                    "gen_length": g,
-                    "batch": batch,
-                    "decoder": "autoregressive (Llama + KV cache)",
-                    "items": len(prefixes),
-                    **time_autoregressive(ar, prefixes, g, batch, ids["eos"]),
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+            for name, static in ((AR_PLAIN, False), (AR_COMPILED, True)):
+                if static and args.skip_ar_compiled:
+                    continue
+                rows.append(
+                    {
+                        "gen_length": g,
+                        "batch": batch,
+                        "decoder": name,
+                        "items": len(prefixes),
+                        **time_autoregressive(ar, prefixes, g, batch, ids["eos"], static=static),
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
+    floor = weight_read_floor(llm, args.device)
     for row in rows:
         base = next(r for r in rows if r["gen_length"] == row["gen_length"] and r["decoder"] == "reference")
         row["speedup_vs_reference"] = base["seconds_per_answer"] / row["seconds_per_answer"]
+        row["ms_per_pass"] = 1000 * row["seconds_per_answer"] * row["batch"] / row["nfe_per_batch"]
+        row["passes_over_floor"] = row["ms_per_pass"] / floor["ms"]
     return {
         "machine": machine(args),
+        "weight_read_floor": floor,
         "model": {
             "width": args.width,
             "layers": args.layers,
@@ -471,16 +549,25 @@ def trained_markdown_table(rows):
 
 def markdown_table(report):
     """The report as a Markdown table."""
-    lines = [
-        "| answer | batch | decoder | s/answer | NFE/batch | tokens/s | peak extra MB | vs reference (batch "
-        f"{report['rows'][0]['batch']}) | answers ≠ reference |",
-        "|---|---|---|---|---|---|---|---|---|",
+    floor = report.get("weight_read_floor")
+    lines = []
+    if floor:
+        lines += [
+            f"Weight-read floor of one pass: {floor['parameter_bytes'] / 1e6:.1f} MB of parameters at "
+            f"{floor['bandwidth_gb_per_s']:.1f} GB/s (measured) = {floor['ms']:.3f} ms.",
+            "",
+        ]
+    lines += [
+        "| answer | batch | decoder | s/answer | NFE/batch | ms/pass | × floor | tokens/s | peak extra MB | vs "
+        f"reference (batch {report['rows'][0]['batch']}) | answers ≠ reference |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         differs = r.get("differs_from_reference")
+        per_pass = f"{r['ms_per_pass']:.2f} | {r['passes_over_floor']:.1f}" if "ms_per_pass" in r else " | "
         lines.append(
             f"| {r['gen_length']} | {r['batch']} | {r['decoder']} | {r['seconds_per_answer']:.3f} | "
-            f"{r['nfe_per_batch']:.1f} | {r['tokens_per_second']:.1f} | {r['peak_extra_mb']:.0f} | "
+            f"{r['nfe_per_batch']:.1f} | {per_pass} | {r['tokens_per_second']:.1f} | {r['peak_extra_mb']:.0f} | "
             f"{r['speedup_vs_reference']:.1f}× | {'' if differs is None else f'{differs:.0%}'} |"
         )
     return "\n".join(lines)
@@ -535,6 +622,9 @@ def main(argv=None):
     )
     parser.add_argument(
         "--trained_only", action="store_true", help="skip the synthetic model's rows (only --trained_model's)"
+    )
+    parser.add_argument(
+        "--skip_ar_compiled", action="store_true", help="leave out the AR baseline on transformers' static cache"
     )
     args = parser.parse_args(argv)
     args.reference_items = {int(k): int(v) for k, v in args.reference_items.items()}

@@ -4,7 +4,15 @@ import json
 
 import pytest
 
-from speechbrain_diffa.evaluation.decoding_benchmark import LIMIT, TWO_PASSES, main
+from speechbrain_diffa.evaluation.decoding_benchmark import (
+    AR_COMPILED,
+    AR_PLAIN,
+    CONFIGS,
+    LIMIT,
+    TWO_PASSES,
+    TWO_PASSES_COMPILED,
+    main,
+)
 from speechbrain_diffa.evaluation.fixtures import write_mmau
 from speechbrain_diffa.hub.export import write_tiny_model_folder
 
@@ -34,16 +42,30 @@ def test_benchmark_runs_and_reports(tmp_path):
     report = main(TINY + ["--output", str(out)])
     saved = json.loads(out.read_text())
     decoders = {r["decoder"] for r in saved["rows"]}
-    assert "reference" in decoders and "autoregressive (Llama + KV cache)" in decoders
-    assert len(saved["rows"]) == 2 * 13
+    assert {"reference", AR_PLAIN, AR_COMPILED} <= decoders
+    assert len(saved["rows"]) == 2 * (len(CONFIGS) + 2)
     reference = next(r for r in saved["rows"] if r["decoder"] == "reference")
     assert reference["nfe_per_batch"] == 16 and reference["speedup_vs_reference"] == 1.0
     limit = [r for r in saved["rows"] if r["decoder"] == LIMIT]
     assert [r["nfe_per_batch"] for r in limit] == [1, 1]  # one block, one pass
     assert [r["nfe_per_batch"] for r in saved["rows"] if r["decoder"] == TWO_PASSES] == [2, 2]
+    by = {(r["batch"], r["decoder"]): r for r in saved["rows"]}
+    for name, _ in CONFIGS:  # a compiled row answers as its twin on the dynamic cache, in as many passes
+        twin = TWO_PASSES if name == TWO_PASSES_COMPILED else name.removesuffix(", compiled")
+        if twin != name:
+            for batch in (1, 2):
+                for key in ("nfe_per_batch", "differs_from_reference", "matches_fitted_answer"):
+                    assert by[batch, name][key] == by[batch, twin][key], (name, key)
+    floor = saved["weight_read_floor"]
+    assert floor["parameter_bytes"] == 4 * report["model"]["parameters"] and floor["ms"] > 0
     for row in saved["rows"]:
         assert row["seconds_per_answer"] > 0 and row["tokens_per_second"] > 0
-    assert (tmp_path / "bench.md").read_text().startswith("| answer | batch |")
+        assert row["ms_per_pass"] == pytest.approx(
+            1000 * row["seconds_per_answer"] * row["batch"] / row["nfe_per_batch"]
+        )
+        assert row["passes_over_floor"] == pytest.approx(row["ms_per_pass"] / floor["ms"])
+    table = (tmp_path / "bench.md").read_text()
+    assert table.startswith("Weight-read floor of one pass:") and "| answer | batch |" in table
     assert report["model"]["vocab"] == 500
     assert "trained_model" not in saved
 
@@ -51,7 +73,10 @@ def test_benchmark_runs_and_reports(tmp_path):
 def test_decoders_can_be_chosen(tmp_path, capsys):
     """--decoders times the named ones (plus the reference and AR); a wrong name is refused."""
     report = main(TINY + ["--output", str(tmp_path / "b.json"), "--batches", "1", "--decoders", LIMIT])
-    assert [r["decoder"] for r in report["rows"]] == ["reference", LIMIT, "autoregressive (Llama + KV cache)"]
+    assert [r["decoder"] for r in report["rows"]] == ["reference", LIMIT, AR_PLAIN, AR_COMPILED]
+    report = main(TINY + ["--output", str(tmp_path / "b.json"), "--batches", "1", "--decoders", LIMIT,
+                          "--skip_ar_compiled"])  # fmt: skip
+    assert [r["decoder"] for r in report["rows"]] == ["reference", LIMIT, AR_PLAIN]
     with pytest.raises(SystemExit):
         main(TINY + ["--decoders", "dual cahce"])
     assert "unknown --decoders ['dual cahce']" in capsys.readouterr().err
