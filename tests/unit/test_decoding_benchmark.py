@@ -106,3 +106,20 @@ def test_trained_model_rows(tmp_path, tiny_root):
     assert by[1, "eos early stop (answer preset)"]["same_answer_as_reference"] == 1.0  # never changes an answer
     assert all(0 <= r["accuracy"] <= 1 and r["seconds_per_answer"] > 0 for r in rows)
     assert "Trained model" in (tmp_path / "bench.md").read_text()
+
+
+def test_end_to_end_item_runs_eager_and_compiled(tmp_path):
+    """The MMAU-shaped item (tiny shapes here): encoder, adapters and decoding at 1 and 2 passes, both ways."""
+    from speechbrain_diffa.evaluation import end_to_end_benchmark
+
+    out = tmp_path / "e2e.json"
+    end_to_end_benchmark.main(["--tiny", "--device", "cpu", "--dtype", "float32", "--batches", "1", "2",
+                               "--repeats", "1", "--output", str(out)])  # fmt: skip
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["batch"], r["compiled"]) for r in rows] == [(1, False), (2, False), (1, True), (2, True)]
+    for row in rows:
+        assert (row["passes_1"], row["passes_2"]) == (1, 2)
+        assert row["encoder_and_adapters_s"] > 0 and row["answer_1_pass_s"] > 0
+        low, high = sorted((row["answer_1_pass_s"], row["answer_2_pass_s"]))
+        assert low <= row["answer_1.38_passes_s"] <= high
+    assert (tmp_path / "e2e.md").read_text().count("\n") == 2 + len(rows)
