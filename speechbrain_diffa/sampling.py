@@ -430,14 +430,11 @@ def generate(
                 counts = factor_counts(confidence, masked, factor)
             else:
                 counts = quota[:, step].masked_fill(finished, 0)
-            if static_cache:  # on the device: no count read back to Python
-                from speechbrain_diffa.static_cache import commit_top
-
-                commit = commit_top(confidence, counts)
-            else:
-                commit = torch.zeros_like(masked)
-                for row in range(batch):
-                    commit[row, torch.topk(confidence[row], k=int(counts[row])).indices] = True
+            # The reference's own per-row topk on every path, so that ties (frequent in bf16) go the same way
+            # whatever the options; the counts are read back once per pass, not once per row.
+            commit = torch.zeros_like(masked)
+            for row, count in enumerate(counts.tolist()):
+                commit[row, torch.topk(confidence[row], k=int(count)).indices] = True
             window[commit] = candidates[commit]
             if eos_early_stop:
                 finished = _stop_at_eos(x, start, end, mask_id, eos_id, finished)

@@ -16,9 +16,8 @@ CUDA it is captured once as a graph and replayed (``cuda_graphs=True``), the fir
 Options of :func:`~speechbrain_diffa.sampling.generate`: ``static_cache=True`` (with ``cache="prefix"``,
 ``"dual"`` or none: then every pass encodes the whole canvas, from the same fixed buffers) and ``cuda_graphs=True``
 (with the static cache, on a CUDA model). With the same options the answers are token for token those of the
-dynamic path at temperature 0 (the commit rule here ranks a block's
-confidences on the device, without reading counts back to Python; ties at the cut-off are broken as
-``torch.topk`` breaks them).
+dynamic path at temperature 0, ties included (both commit with the reference's per-row ``topk``). A pass reads
+two small results back to the host: the commit counts and whether the block is done.
 
 Authors
  * speechbrain_diffa contributors 2026
@@ -233,20 +232,3 @@ class StaticBlockRunner(BlockRunner):
         """Graphs are CUDA's: an error naming the device otherwise."""
         if torch.device(device).type != "cuda":
             raise ValueError(f"cuda_graphs needs a model on a CUDA device; this one is on {device}")
-
-
-def commit_top(confidence, counts):
-    """Mask of each row's ``counts[row]`` most confident positions, computed on the device.
-
-    The sampler's per-row ``topk`` reads every count back to Python (a host synchronisation per
-    row and pass); this ranks the whole row once instead.
-
-    Example
-    -------
-    >>> commit_top(torch.tensor([[0.2, 0.9, 0.5], [0.7, 0.1, 0.3]]), torch.tensor([2, 1])).tolist()
-    [[False, True, True], [True, False, False]]
-    """
-    order = confidence.topk(confidence.shape[1], dim=1).indices
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
-    return ranks < counts[:, None]

@@ -95,6 +95,53 @@ def test_decoders_run_in_bf16_on_cuda(tiny_llada_path, options):
     assert 1 <= stats["nfe"] <= 8 + 2  # the caches add one prefix pass per block at most
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"cache": "dual", "factor": 0.5, "eos_early_stop": True}, {"cache": "prefix"}, {"eos_early_stop": True}],
+    ids=["answer-fast", "prefix cache", "eos stop"],
+)
+def test_static_cache_and_its_graphs_in_bf16(tiny_llada_path, options):
+    """In bf16 on the GPU, replayed graphs give exactly the eager static cache's tokens (the same kernels), and the
+    static cache the dynamic one's up to bf16 rounding (the keys are summed in another order)."""
+    llm = LLaDA.from_pretrained(tiny_llada_path, dtype=torch.bfloat16, device=DEVICE).eval()
+    with torch.no_grad():
+        llm.transformer.lm_head.weight.mul_(30)  # far-apart logits: the tokens, not the rounding, decide
+    ids, mask = prompts(200, [12, 7, 9, 12, 10, 8, 11, 12])
+    with open(os.path.join(tiny_llada_path, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    settings = dict(steps=32, gen_length=32, block_length=8, attention_mask=mask.to(DEVICE),
+                    mask_id=config["mask_token_id"], eos_id=config["eos_token_id"], eot_id=config["eos_token_id"],
+                    **options)  # fmt: skip
+    dynamic = generate(llm, ids.to(DEVICE), **settings)
+    static = generate(llm, ids.to(DEVICE), static_cache=True, **settings)
+    agreement = float((static == dynamic).float().mean())
+    print(f"static vs dynamic cache in bf16, {options}: {agreement:.1%} of tokens equal")
+    assert agreement >= 0.9
+    if DEVICE.startswith("cuda"):
+        for _ in range(2):  # captured on the first call, replayed on the second
+            assert torch.equal(generate(llm, ids.to(DEVICE), static_cache=True, cuda_graphs=True, **settings), static)
+        assert len(llm._captured_decoding) == 1
+
+
+def test_interface_compiled_in_bf16_on_cuda(tmp_path):
+    """run_opts={"compile": True} on the GPU: the encoder compiled, the decoding captured, answers given."""
+    from speechbrain_diffa.hub.export import write_tiny_model_folder
+    from speechbrain_diffa.inference import DIFFA2
+
+    folder = write_tiny_model_folder(str(tmp_path))
+    example = os.path.join(folder, "example.wav")
+    options = {"run_opts": {"device": DEVICE}, "overrides": {"llm_dtype": "bfloat16"}}
+    eager = DIFFA2.from_hparams(source=folder, **options)
+    compiled = DIFFA2.from_hparams(source=folder, **{**options, "run_opts": {"device": DEVICE, "compile": True}})
+    question = "Is the tone high or low?"
+    answers = [compiled.answer_files([example] * 3, question, batch_size=3) for _ in range(2)]
+    assert answers[0] == answers[1] and len(set(answers[0])) == 1
+    expected = eager.answer_files([example] * 3, question, batch_size=3)
+    print(f"compiled vs eager answers in bf16: {answers[0][0]!r} / {expected[0]!r}")
+    if DEVICE.startswith("cuda"):
+        assert len(compiled.model.llm._captured_decoding) >= 1
+
+
 def test_interface_answers_in_bf16_on_cuda(tmp_path):
     """``precision: auto`` is bf16 on a GPU; a bf16 model answers and transcribes there."""
     from speechbrain_diffa.hub.export import write_tiny_model_folder

@@ -6,7 +6,7 @@ import torch
 from speechbrain_diffa import static_cache
 from speechbrain_diffa.llada import LLaDA
 from speechbrain_diffa.sampling import generate
-from speechbrain_diffa.static_cache import StaticBlockRunner, commit_top
+from speechbrain_diffa.static_cache import StaticBlockRunner
 
 VOCAB, MASK, EOS, EOT = 60, 59, 58, 57
 
@@ -108,9 +108,3 @@ def test_static_cache_errors():
     with pytest.raises(ValueError, match="CUDA device; this one is on cpu"):
         generate(llm, prompt, steps=8, gen_length=8, block_length=8, mask_id=MASK, cache="dual", static_cache=True,
                  cuda_graphs=True)  # fmt: skip
-
-
-def test_commit_top_takes_each_rows_count():
-    confidence = torch.tensor([[0.1, 0.8, -torch.inf, 0.5], [0.3, 0.2, 0.9, 0.4]])
-    commit = commit_top(confidence, torch.tensor([2, 0]))
-    assert commit.tolist() == [[False, True, False, True], [False, False, False, False]]
