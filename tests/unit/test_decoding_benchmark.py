@@ -123,3 +123,14 @@ def test_end_to_end_item_runs_eager_and_compiled(tmp_path):
         low, high = sorted((row["answer_1_pass_s"], row["answer_2_pass_s"]))
         assert low <= row["answer_1.38_passes_s"] <= high
     assert (tmp_path / "e2e.md").read_text().count("\n") == 2 + len(rows)
+
+
+def test_the_gpu_check_names_decoders_the_benchmark_has():
+    """recipes/benchmarks/gpu_check.sh runs once on a lent GPU: a misspelt decoder there would cost the run."""
+    import pathlib
+    import re
+
+    script = (pathlib.Path(__file__).parents[2] / "recipes" / "benchmarks" / "gpu_check.sh").read_text()
+    decoders = script.split("--decoders", 1)[1].split("2>&1", 1)[0]
+    named = re.findall(r'"([^"$]+)"', decoders)
+    assert len(named) == 7 and set(named) <= {name for name, _ in CONFIGS}
