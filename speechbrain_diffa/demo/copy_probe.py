@@ -20,7 +20,6 @@ import os
 import tempfile
 import time
 
-import numpy as np
 import torch
 
 
@@ -36,7 +35,7 @@ def probe_copying(data, steps, layers, copy_fraction, seed=0, items=100, folder=
     copy_fraction : float
         Share of batch rows that are copy chats (1.0: copy chats only, no corpus text).
     seed : int
-        Stand-in and slot-layout seed.
+        The stand-in's seed.
     items : int
         Held-out validation transcripts decoded.
     lr : float
@@ -77,11 +76,11 @@ def probe_copying(data, steps, layers, copy_fraction, seed=0, items=100, folder=
     chat = ChatLayout(load_tokenizer(folder))
     llm = LLaDA.from_pretrained(folder).eval()
     filler = chat.tokenizer.convert_tokens_to_ids(FILLER)
-    rng, stats, examples = np.random.default_rng(seed + 1), {}, []
+    stats, examples = {}, []
     for number, (instruction, text, clip_seconds) in enumerate(
         copy_transcripts(os.path.join(data, "stage1_asr_valid.json"))[:items]
     ):
-        ids, prompt_length = copy_chat(chat, instruction, text, clip_seconds, rng, filler)
+        ids, prompt_length = copy_chat(chat, instruction, text, clip_seconds, filler)
         prompt = torch.tensor([ids[: prompt_length + chat.answer_header_length]])
         with torch.no_grad():
             out = generate(llm, prompt, steps=16, gen_length=16, block_length=16, mask_id=chat.mask_id,

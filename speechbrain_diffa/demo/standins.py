@@ -34,18 +34,21 @@ logger = logging.getLogger(__name__)
 
 
 # Copy chats: transcription chats whose audio slot holds the transcript's own tokens, laid out as stage 1's audio
-# block is (NUM_STAGE1_PROMPTS learned prompts, then the semantic adapter's positions), FILLER everywhere else.
+# block is (NUM_STAGE1_PROMPTS learned prompts, FILLER here, then the semantic adapter's positions, a run per word).
 # LLaDA reads text out of a soft prompt from its pretraining; a stand-in pretrained on corpus text alone never
 # looked into the audio slot, so stage 1, which trains only what fills it, had nothing to write to.
 FILLER = "~"
 SLOT_POSITIONS_PER_SECOND = 12.5  # Whisper's 50 frames per second, downsampled 4x by the semantic adapter
 
 
-def copy_chat(chat, instruction, transcript, seconds, rng, filler_id):
+def copy_chat(chat, instruction, transcript, seconds, filler_id):
     """A transcription chat whose audio slot holds ``transcript``'s tokens where a clip's audio block would.
 
-    The slot has ``NUM_STAGE1_PROMPTS + ceil(seconds * 12.5)`` positions, all ``filler_id`` but one per
-    answer token: the tokens in order, each at a random place inside its equal share of the clip.
+    The slot has ``NUM_STAGE1_PROMPTS + ceil(seconds * 12.5)`` positions: the prompts' are ``filler_id``,
+    and the clip's are split into one run per answer token, in order, each token repeated over its run,
+    as a spoken word spans several positions of the semantic adapter's output. (With each token at one
+    place of its share among fillers, a 2-layer stand-in found the last digit of a digit string but not
+    the first: docs/demo.md, "Stage 1 and transcription".)
 
     Arguments
     ---------
@@ -55,10 +58,8 @@ def copy_chat(chat, instruction, transcript, seconds, rng, filler_id):
         The transcription prompt and what the clip says.
     seconds : float
         The clip's duration.
-    rng : numpy.random.Generator
-        Where in its share each token goes.
     filler_id : int
-        The token of the slot's empty positions.
+        The token of the prompts' positions.
 
     Returns
     -------
@@ -69,28 +70,29 @@ def copy_chat(chat, instruction, transcript, seconds, rng, filler_id):
 
     Example
     -------
-    >>> import numpy as np
+    >>> from itertools import groupby
     >>> from speechbrain_diffa.chat import ChatLayout
     >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
     >>> chat = ChatLayout(make_tiny_tokenizer(texts=["seven two ~"]))
     >>> filler = chat.tokenizer.convert_tokens_to_ids(FILLER)
-    >>> ids, prompt_length = copy_chat(chat, "Transcribe.", "seven two", 1.0, np.random.default_rng(0), filler)
+    >>> ids, prompt_length = copy_chat(chat, "Transcribe.", "seven two", 1.0, filler)
     >>> example = chat.training_example("Transcribe.", "seven two")
     >>> len(ids) - len(example.ids), prompt_length - example.prompt_length  # 20 prompts + 13 positions
     (33, 33)
     >>> slot = ids[example.splice_at : example.splice_at + 33]
-    >>> [t for t in slot if t != filler] == example.ids[example.prompt_length + chat.answer_header_length : -1]
-    True
+    >>> runs = [token for token, _ in groupby(slot[20:])]
+    >>> slot[:20] == [filler] * 20, runs == example.ids[example.prompt_length + chat.answer_header_length : -1]
+    (True, True)
     """
     from speechbrain_diffa.model import NUM_STAGE1_PROMPTS
 
     example = chat.training_example(instruction, transcript)
     content = example.ids[example.prompt_length + chat.answer_header_length : -1]  # between header and end of turn
     frames = max(len(content), math.ceil(seconds * SLOT_POSITIONS_PER_SECOND))
-    slot = [filler_id] * (NUM_STAGE1_PROMPTS + frames)
     bounds = [math.ceil(i * frames / len(content)) for i in range(len(content) + 1)]  # disjoint, none empty
+    slot = [filler_id] * NUM_STAGE1_PROMPTS
     for token, start, end in zip(content, bounds, bounds[1:]):
-        slot[NUM_STAGE1_PROMPTS + start + int(rng.integers(end - start))] = token
+        slot += [token] * (end - start)
     ids = example.ids[: example.splice_at] + slot + example.ids[example.splice_at :]
     return ids, example.prompt_length + len(slot)
 
@@ -204,7 +206,7 @@ def pretrain_llada_standin(
 
     if not texts:
         raise ValueError(f"pretrain_{'causal' if causal else 'llada'}_standin: no training text")
-    tokenizer, copies = _tokenizer_and_copies(texts, transcripts, vocab_size, seed)
+    tokenizer, copies = _tokenizer_and_copies(texts, transcripts, vocab_size)
     config = tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads, init_std=0.02)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -236,10 +238,8 @@ def pretrain_causal_standin(path, texts, **options):
     return pretrain_llada_standin(path, texts, causal=True, **options)
 
 
-def _tokenizer_and_copies(texts, transcripts, vocab_size, seed):
+def _tokenizer_and_copies(texts, transcripts, vocab_size):
     """The stand-in's tokenizer (BPE on ``texts``, plus the filler with copy chats) and its copy chats."""
-    import numpy as np
-
     from speechbrain_diffa.chat import ChatLayout
     from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
 
@@ -249,8 +249,8 @@ def _tokenizer_and_copies(texts, transcripts, vocab_size, seed):
     filler = tokenizer(FILLER, add_special_tokens=False)["input_ids"]
     if len(filler) != 1:
         raise RuntimeError(f"The stand-in's tokenizer splits the filler {FILLER!r} into {len(filler)} tokens")
-    chat, rng = ChatLayout(tokenizer), np.random.default_rng(seed)
-    return tokenizer, [copy_chat(chat, *spec, rng, filler[0]) for spec in transcripts]
+    chat = ChatLayout(tokenizer)
+    return tokenizer, [copy_chat(chat, *spec, filler[0]) for spec in transcripts]
 
 
 def pretrain_whisper_standin(

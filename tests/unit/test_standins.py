@@ -54,8 +54,10 @@ def test_whisper_standin_tags_make_a_clip_trait_salient(tmp_path):
 
 
 def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answer(tmp_path, monkeypatch):
-    """The LLaDA stand-in's copy chats: the transcript's tokens sit in the audio slot (in order, among fillers,
-    as long as the clip's audio block), and pretraining masks and scores only their answer side."""
+    """The LLaDA stand-in's copy chats: the transcript's tokens fill the audio slot after its prompts (in order,
+    a run each, as long as the clip's audio block), and pretraining masks and scores only their answer side."""
+    from itertools import groupby
+
     import numpy as np
 
     from speechbrain_diffa.demo import standins
@@ -79,13 +81,15 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
     chat = ChatLayout(load_tokenizer(path))
     filler = chat.tokenizer.convert_tokens_to_ids(standins.FILLER)
     for instruction, text, seconds in transcripts:
-        ids, prompt_length = standins.copy_chat(chat, instruction, text, seconds, np.random.default_rng(0), filler)
+        ids, prompt_length = standins.copy_chat(chat, instruction, text, seconds, filler)
         example = chat.training_example(instruction, text)
         slot = ids[example.splice_at : example.splice_at + prompt_length - example.prompt_length]
         content = len(example.ids) - 1 - example.prompt_length - chat.answer_header_length
         positions = max(content, int(np.ceil(seconds * standins.SLOT_POSITIONS_PER_SECOND)))
         assert len(slot) == NUM_STAGE1_PROMPTS + positions
-        assert chat.tokenizer.decode([t for t in slot if t != filler]).strip() == text
+        assert slot[:NUM_STAGE1_PROMPTS] == [filler] * NUM_STAGE1_PROMPTS and filler not in slot[NUM_STAGE1_PROMPTS:]
+        runs = [token for token, _ in groupby(slot[NUM_STAGE1_PROMPTS:])]  # one run per token, in order
+        assert chat.tokenizer.decode(runs).strip() == text
     for ids, scored, masked in masked_rows:  # every row a copy chat: the prompt (slot included) is never masked
         assert masked.any() and not (masked & ~scored).any()
         assert scored.sum(1).min() < ids.shape[1] // 2  # and the answer side is the short end of each row
