@@ -410,7 +410,7 @@ def generate(
                 lo = start
                 wanted = (x[:, start:end] == mask_id) & ~finished[:, None]
                 logits = runner.block_logits(x, start, end, step == 0, wanted)
-                if static_cache:  # the whole block's logits, a fixed shape
+                if logits.dim() == 3:  # the whole block's logits (captured graphs: a fixed shape)
                     candidates, confidence = _propose(logits, *proposal)
                     confidence = confidence.float().masked_fill(~wanted, -torch.inf)
                 else:

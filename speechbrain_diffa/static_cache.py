@@ -109,8 +109,10 @@ def _layers(transformer, hidden, positions, key_mask, cache):
 class StaticBlockRunner(BlockRunner):
     """:class:`~speechbrain_diffa.sampling.BlockRunner` over a :class:`StaticBlockCache`, optionally graphed.
 
-    ``block_logits`` returns the logits of the whole block, ``(batch, block, vocab)`` (a fixed shape:
-    the sampler ignores the rows already committed).
+    With graphs, ``block_logits`` returns the logits of the whole block, ``(batch, block, vocab)`` (a
+    fixed shape: the sampler ignores the rows already committed); without, those of the still-masked
+    positions only, ``(n, vocab)``, as :class:`~speechbrain_diffa.sampling.BlockRunner` does (the LM head
+    is most of a small model's cost).
 
     Arguments
     ---------
@@ -132,7 +134,7 @@ class StaticBlockRunner(BlockRunner):
     >>> runner = StaticBlockRunner(llm, llm.embed(x), torch.ones_like(x), 0, "dual", block_length=4)
     >>> wanted = torch.ones(1, 4, dtype=torch.bool)
     >>> runner.block_logits(x, 4, 8, True, wanted).shape
-    torch.Size([1, 4, 50])
+    torch.Size([4, 50])
     """
 
     def __init__(self, llm, embeds, seq_mask, offset, cache, block_length, cuda_graphs=False):
@@ -160,7 +162,9 @@ class StaticBlockRunner(BlockRunner):
         return kept[key]
 
     def block_logits(self, x, start, end, first_step, wanted):
-        """Logits ``(batch, end - start, vocab)`` of the block ``[start, end)`` (``wanted`` is not needed)."""
+        """Logits of the block ``[start, end)``: ``(batch, end - start, vocab)`` with graphs, else ``(n, vocab)``
+        at the ``wanted`` positions."""
+        self.wanted = wanted
         buf, a, b = self.buffers, start + self.offset, end + self.offset
         if first_step:  # the whole answer: the previous block's commits are not in the canvas buffer yet
             first = self.answer_start(start)
@@ -183,21 +187,25 @@ class StaticBlockRunner(BlockRunner):
         if buf.cache is not None:
             buf.cache.write_index = buf.full_index
         hidden = _layers(self.llm.transformer, buf.embeds, buf.positions, buf.key_mask, buf.cache)
-        return self.llm.transformer.lm_head(hidden.index_select(1, buf.head_index))
+        return self._head(hidden.index_select(1, buf.head_index))
 
     def _dual_pass(self):
         """The block against the cached prefix and suffix."""
         buf = self.buffers
         buf.cache.write_index = buf.block_index
         hidden = _layers(self.llm.transformer, buf.block_embeds, buf.block_positions, buf.key_mask, buf.cache)
-        return self.llm.transformer.lm_head(hidden)
+        return self._head(hidden)
 
     def _prefix_pass(self, a):
         """The block and all after it against the cached prefix."""
         buf = self.buffers
         buf.cache.write_index = buf.full_index[a:]
         hidden = _layers(self.llm.transformer, buf.embeds[:, a:], buf.positions[:, a:], buf.key_mask, buf.cache)
-        return self.llm.transformer.lm_head(hidden[:, : buf.block_length])
+        return self._head(hidden[:, : buf.block_length])
+
+    def _head(self, block_hidden):
+        """The LM head: on the whole block in a graph (a fixed shape), else on the wanted positions only."""
+        return self.llm.transformer.lm_head(block_hidden if self.graphed else block_hidden[self.wanted])
 
     def _run(self, key, run_pass):
         """Run the pass eagerly, or replay its graph (captured on first use)."""
