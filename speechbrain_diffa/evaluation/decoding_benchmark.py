@@ -258,6 +258,7 @@ def time_autoregressive(ar, prefixes, gen_length, batch, eos_id, static=False):
     options = {"cache_implementation": "static"} if static else {}
 
     def decode(ids):
+        """Greedy ``generate`` of exactly ``gen_length`` tokens."""
         ar.generate(
             ids,
             attention_mask=torch.ones_like(ids),
