@@ -645,17 +645,32 @@ def main(argv=None):
                 args.trained_model, args.trained_data, args.trained_items, args.batches, args.device
             ),
         }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(report, f, indent=2)
     table = markdown_table(report) if report["rows"] else ""
     if "trained_model" in report:
         table += ("\n\n" if table else "") + "Trained model " + report["trained_model"]["model"] + ":\n\n"
         table += trained_markdown_table(report["trained_model"]["rows"])
-    with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
+    write_report(report, table, args.output)
+    return report
+
+
+def write_report(report, table, output):
+    """Write a benchmark's report as JSON at ``output`` and its table beside it (``.md``), and print the table.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> write_report({"rows": []}, "| a |", os.path.join(folder, "bench.json"))
+    | a |
+    >>> sorted(os.listdir(folder))
+    ['bench.json', 'bench.md']
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with open(output, "w") as f:
+        json.dump(report, f, indent=2)
+    with open(os.path.splitext(output)[0] + ".md", "w") as f:
         f.write(table + "\n")
     print(table)
-    return report
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import time
 import torch
 
 from speechbrain_diffa.decoding_presets import compiled_decoding
-from speechbrain_diffa.evaluation.decoding_benchmark import machine, now
+from speechbrain_diffa.evaluation.decoding_benchmark import machine, now, write_report
 
 # DIFFA-2's shapes (hparams/diffa2.yaml: whisper-large-v3 + LLaDA-8B-Instruct).
 FULL_SHAPES = {
@@ -183,13 +183,7 @@ def main(argv=None):
     parser.add_argument("--tiny", action="store_true", help="a tiny model instead of DIFFA-2's shapes (a dry run)")
     args = parser.parse_args(argv)
     report = run(args)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(report, f, indent=2)
-    table = markdown_table(report)
-    with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
-        f.write(table + "\n")
-    print(table)
+    write_report(report, markdown_table(report), args.output)
     return report
 
 
