@@ -72,6 +72,9 @@ class DemoSettings:
         rates; :func:`~speechbrain_diffa.demo.synthetic.corpus.plan_asr_test_clips`).
     whisper_steps, llada_steps : int
         Stand-in pretraining steps.
+    whisper_units : str
+        What the Whisper stand-in's CTC head spells, ``"characters"`` or ``"words"``
+        (:func:`~speechbrain_diffa.demo.standins.pretrain_whisper_standin`).
     whisper_tag_weight : float
         Weight of the Whisper stand-in's clip-tag loss against its CTC loss (at 1, pitch and
         gender came out about half as salient, and whether stage 3 learned them in time varied
@@ -119,6 +122,7 @@ class DemoSettings:
     num_test: int = 300
     num_asr_test: int = 200
     whisper_steps: int = 400
+    whisper_units: str = "characters"
     whisper_tag_weight: float = 10.0
     llada_steps: int = 400
     llada_chats: int = 2000
@@ -229,11 +233,14 @@ def build_standins(data, models, settings, seed, backbone="diffusion"):
         waveforms = [load_audio(r["audio_filepath"].replace("{data_root}", data)) for r in records]
         by_clip = clip_tags(os.path.join(data, "sft_train.json"))
         tags = [by_clip.get(r["audio_filepath"], {}) for r in records]
-        _log(f"Whisper stand-in: {settings.whisper_steps} steps (CTC + clip tags) on {len(records)} clips")
+        _log(
+            f"Whisper stand-in: {settings.whisper_steps} steps ({settings.whisper_units} CTC + clip tags) "
+            f"on {len(records)} clips"
+        )
         start = time.time()
         pretrain_whisper_standin(paths["whisper"], waveforms, [r["target"] for r in records],
                                  steps=settings.whisper_steps, window_seconds=4, seed=seed, tags=tags,
-                                 tag_weight=settings.whisper_tag_weight)  # fmt: skip
+                                 tag_weight=settings.whisper_tag_weight, units=settings.whisper_units)  # fmt: skip
         seconds["whisper"] = round(time.time() - start, 1)
     if not os.path.isfile(os.path.join(paths["llm"], "config.json")):
         texts = standin_texts(data, settings.llada_chats)

@@ -267,8 +267,9 @@ def pretrain_whisper_standin(
     seed=0,
     tags=None,
     tag_weight=1.0,
+    units="characters",
 ):
-    """Train a tiny Whisper encoder (character CTC, optional clip tags) and save it in the HF layout.
+    """Train a tiny Whisper encoder (CTC, optional clip tags) and save it in the HF layout.
 
     Whisper's features carry who speaks and how things sound prominently, not only the words:
     it was trained on hundreds of thousands of hours, and also to name each clip's language from
@@ -305,6 +306,10 @@ def pretrain_whisper_standin(
     tag_weight : float
         Weight of the tag cross-entropy (per clip: summed over its tags, averaged over its
         frames; then averaged over the batch) added to the CTC loss.
+    units : str
+        What the CTC head spells: ``"characters"`` or ``"words"`` (one label per distinct
+        word, :func:`ctc_targets`; Whisper's own targets are byte-pair tokens, most of them
+        whole words, so word labels are the nearer stand-in).
 
     Returns
     -------
@@ -336,9 +341,8 @@ def pretrain_whisper_standin(
     positions = window_seconds * 50  # encoder frames: 100 mel frames per second, halved by the stride-2 conv
     make_tiny_whisper(path, seed=seed, d_model=d_model, layers=layers, heads=heads, max_source_positions=positions)
     encoder = WhisperEncoderTaps(path, taps=[layers], freeze=False)
-    alphabet = sorted({c for t in texts for c in t.lower()})
-    head = torch.nn.Linear(d_model, len(alphabet) + 1)  # + CTC blank (index 0)
-    targets = [torch.tensor([alphabet.index(c) + 1 for c in t.lower()]) for t in texts]
+    labels_count, targets = ctc_targets(texts, units)
+    head = torch.nn.Linear(d_model, labels_count + 1)  # + CTC blank (index 0)
     tagger = ClipTagger(d_model, tags or [{} for _ in texts])
     if len(tagger.labels) != len(texts):
         raise ValueError(f"pretrain_whisper_standin: {len(tagger.labels)} tag dicts for {len(texts)} clips")
@@ -373,6 +377,26 @@ def pretrain_whisper_standin(
             logger.info(f"Whisper stand-in step {step + 1}/{steps}: loss {sum(losses[-50:]) / 50:.3f}")
     _save_whisper_encoder(encoder, path, seed)
     return losses
+
+
+def ctc_targets(texts, units):
+    """CTC label sequences of ``texts`` (labels from 1; 0 is the blank) and how many labels there are.
+
+    Example
+    -------
+    >>> ctc_targets(["one two", "two"], "words")
+    (2, [tensor([1, 2]), tensor([2])])
+    >>> ctc_targets(["ab", "b"], "characters")[0]
+    2
+    """
+    if units == "characters":
+        pieces = [list(t.lower()) for t in texts]
+    elif units == "words":
+        pieces = [t.lower().split() for t in texts]
+    else:
+        raise ValueError(f"pretrain_whisper_standin: units must be 'characters' or 'words', not {units!r}")
+    vocabulary = {p: i + 1 for i, p in enumerate(sorted({p for seq in pieces for p in seq}))}
+    return len(vocabulary), [torch.tensor([vocabulary[p] for p in seq]) for seq in pieces]
 
 
 class ClipTagger(torch.nn.Module):
