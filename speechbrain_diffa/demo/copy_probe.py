@@ -62,7 +62,7 @@ def probe_copying(data, steps, layers, copy_fraction, seed=0, items=100, folder=
     from speechbrain_diffa.chat import ChatLayout, load_tokenizer
     from speechbrain_diffa.demo import curriculum
     from speechbrain_diffa.demo.curriculum import copy_transcripts, standin_texts, transcript_kind
-    from speechbrain_diffa.demo.standins import FILLER, copy_chat, pretrain_llada_standin
+    from speechbrain_diffa.demo.standins import FILLER, copy_chat, pretrain_llada_standin, slot_embeddings
     from speechbrain_diffa.llada import LLaDA
     from speechbrain_diffa.sampling import generate
 
@@ -80,10 +80,17 @@ def probe_copying(data, steps, layers, copy_fraction, seed=0, items=100, folder=
     for number, (instruction, text, clip_seconds) in enumerate(
         copy_transcripts(os.path.join(data, "stage1_asr_valid.json"))[:items]
     ):
-        ids, prompt_length = copy_chat(chat, instruction, text, clip_seconds, filler)
+        ids, prompt_length, (start, end) = copy_chat(chat, instruction, text, clip_seconds, filler)
         prompt = torch.tensor([ids[: prompt_length + chat.answer_header_length]])
+
+        def reads_slot(canvas, start=start, end=end):
+            """The stand-in on ``canvas`` with the slot written as in pretraining (the reference sampler's model)."""
+            slot = torch.zeros_like(canvas, dtype=torch.bool)
+            slot[:, start:end] = True
+            return llm(inputs_embeds=slot_embeddings(llm, canvas, slot))
+
         with torch.no_grad():
-            out = generate(llm, prompt, steps=16, gen_length=16, block_length=16, mask_id=chat.mask_id,
+            out = generate(reads_slot, prompt, steps=16, gen_length=16, block_length=16, mask_id=chat.mask_id,
                            eos_id=chat.eos_id, eot_id=chat.eot_id)  # fmt: skip
         answer = chat.decode_answer(out[0, prompt.shape[1] :].tolist())
         kind = stats.setdefault(transcript_kind(text), ErrorRateStats())

@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 # Copy chats: transcription chats whose audio slot holds the transcript's own tokens, laid out as stage 1's audio
 # block is (NUM_STAGE1_PROMPTS learned prompts, FILLER here, then the semantic adapter's positions, a run per word).
 # LLaDA reads text out of a soft prompt from its pretraining; a stand-in pretrained on corpus text alone never
-# looked into the audio slot, so stage 1, which trains only what fills it, had nothing to write to.
+# looked into the audio slot, so stage 1, which trains only what fills it, had nothing to write to. The slot's
+# embeddings are layer-normalised, as what the recipe writes there is (slot_embeddings).
 FILLER = "~"
 SLOT_POSITIONS_PER_SECOND = 12.5  # Whisper's 50 frames per second, downsampled 4x by the semantic adapter
 
@@ -67,6 +68,8 @@ def copy_chat(chat, instruction, transcript, seconds, filler_id):
         The whole chat, slot spliced in.
     prompt_length : int
         Where its answer side (the scored part) starts.
+    slot : tuple of int
+        ``(start, end)`` of the slot in ``ids`` (:func:`slot_embeddings` writes it at the adapters' scale).
 
     Example
     -------
@@ -75,11 +78,13 @@ def copy_chat(chat, instruction, transcript, seconds, filler_id):
     >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
     >>> chat = ChatLayout(make_tiny_tokenizer(texts=["seven two ~"]))
     >>> filler = chat.tokenizer.convert_tokens_to_ids(FILLER)
-    >>> ids, prompt_length = copy_chat(chat, "Transcribe.", "seven two", 1.0, filler)
+    >>> ids, prompt_length, (start, end) = copy_chat(chat, "Transcribe.", "seven two", 1.0, filler)
     >>> example = chat.training_example("Transcribe.", "seven two")
     >>> len(ids) - len(example.ids), prompt_length - example.prompt_length  # 20 prompts + 13 positions
     (33, 33)
-    >>> slot = ids[example.splice_at : example.splice_at + 33]
+    >>> (start, end) == (example.splice_at, example.splice_at + 33)
+    True
+    >>> slot = ids[start:end]
     >>> runs = [token for token, _ in groupby(slot[20:])]
     >>> slot[:20] == [filler] * 20, runs == example.ids[example.prompt_length + chat.answer_header_length : -1]
     (True, True)
@@ -94,17 +99,44 @@ def copy_chat(chat, instruction, transcript, seconds, filler_id):
     for token, start, end in zip(content, bounds, bounds[1:]):
         slot += [token] * (end - start)
     ids = example.ids[: example.splice_at] + slot + example.ids[example.splice_at :]
-    return ids, example.prompt_length + len(slot)
+    return ids, example.prompt_length + len(slot), (example.splice_at, example.splice_at + len(slot))
+
+
+def slot_embeddings(llm, ids, slot):
+    """``llm``'s input embeddings of ``ids``, the positions where ``slot`` is True layer-normalised.
+
+    What fills the audio slot in the recipe is at unit scale, whatever the LLM's token embeddings
+    are: the learned prompts start as standard normal vectors and the semantic adapter ends in a
+    LayerNorm. A stand-in whose copy chats held its own embeddings there (RMS 0.04 after
+    pretraining) learned to read vectors some 25 times smaller than the ones stage 1 then wrote
+    (docs/demo.md, "Stage 1 and transcription"); normalised like the adapter's output, the copy
+    chats teach it to read what the adapter writes.
+
+    Example
+    -------
+    >>> llm = torch.nn.Module()
+    >>> llm.embed = torch.nn.Embedding(10, 8)
+    >>> ids, slot = torch.tensor([[1, 2, 3]]), torch.tensor([[False, True, False]])
+    >>> e = slot_embeddings(llm, ids, slot)
+    >>> torch.equal(e[0, 0], llm.embed(ids)[0, 0]), round(float(e[0, 1].pow(2).mean()), 3)
+    (True, 1.0)
+    """
+    embeddings = llm.embed(ids)
+    normalised = F.layer_norm(embeddings, embeddings.shape[-1:])
+    return torch.where(slot.unsqueeze(-1), normalised, embeddings)
 
 
 def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name, copies=(), copy_fraction=0.0):
     """The stand-ins' shared loop: the same batches (by ``seed``), schedule and clipping for either objective.
 
-    Each row is a copy chat (``(ids, prompt_length)``, scored on its answer side) with probability
-    ``copy_fraction``, else a line of ``texts`` (scored everywhere).
+    Each row is a copy chat (``(ids, prompt_length, slot)``, scored on its answer side, its slot at the
+    adapters' scale: :func:`slot_embeddings`) with probability ``copy_fraction``, else a line of ``texts``
+    (scored everywhere).
     """
     generator = torch.Generator().manual_seed(seed)
-    encoded = [(tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id], 0) for t in texts]
+    encoded = [
+        (tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id], 0, (0, 0)) for t in texts
+    ]
     optimizer = torch.optim.AdamW(llm.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 10)
     losses = []
@@ -117,9 +149,12 @@ def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, na
             picks = torch.randint(len(copies), (batch_size,), generator=generator).tolist()
             rows = [copies[c] if u else row for row, u, c in zip(rows, use_copy, picks)]
         ids = pad_sequence(
-            [torch.tensor(row) for row, _ in rows], batch_first=True, padding_value=tokenizer.eos_token_id
+            [torch.tensor(row) for row, _, _ in rows], batch_first=True, padding_value=tokenizer.eos_token_id
         )
-        loss = loss_of(llm, ids, torch.tensor([start for _, start in rows]), generator)
+        positions = torch.arange(ids.shape[1])
+        spans = torch.tensor([span for _, _, span in rows])
+        slot = (positions >= spans[:, :1]) & (positions < spans[:, 1:])
+        loss = loss_of(llm, ids, torch.tensor([start for _, start, _ in rows]), slot, generator)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(llm.parameters(), 1.0)
@@ -131,15 +166,15 @@ def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, na
     return losses
 
 
-def _diffusion_loss(llm, ids, scored_from, generator):
+def _diffusion_loss(llm, ids, scored_from, slot, generator):
     scored = answer_mask(ids, scored_from)
     noisy, masked, p = forward_process(ids, scored, llm.mask_token_id, generator=generator)
-    logits = llm(input_ids=noisy, logits_mask=masked).logits
+    logits = llm(inputs_embeds=slot_embeddings(llm, noisy, slot), logits_mask=masked).logits
     return masked_diffusion_loss(logits, ids[masked], p[masked.nonzero()[:, 0]], int(scored.sum()))
 
 
-def _next_token_loss(llm, ids, scored_from, generator):
-    logits = llm(input_ids=ids[:, :-1]).logits
+def _next_token_loss(llm, ids, scored_from, slot, generator):
+    logits = llm(inputs_embeds=slot_embeddings(llm, ids[:, :-1], slot[:, :-1])).logits
     scored = answer_mask(ids, scored_from)[:, 1:]
     return F.cross_entropy(logits[scored], ids[:, 1:][scored])
 

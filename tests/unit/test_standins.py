@@ -59,6 +59,7 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
     from itertools import groupby
 
     import numpy as np
+    import torch
 
     from speechbrain_diffa.demo import standins
     from speechbrain_diffa.model import NUM_STAGE1_PROMPTS
@@ -72,6 +73,15 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
         return noisy, masked, p
 
     monkeypatch.setattr(standins, "forward_process", spy)
+    written = []
+    real_slot_embeddings = standins.slot_embeddings
+
+    def slot_spy(llm, ids, slot):
+        embeddings = real_slot_embeddings(llm, ids, slot)
+        written.append((ids, slot, embeddings.detach()))
+        return embeddings
+
+    monkeypatch.setattr(standins, "slot_embeddings", slot_spy)
     transcripts = [("Please transcribe the audio to text.", "seven two", 1.0), ("Transcribe.", "the cat runs", 2.0),
                    ("Transcribe.", "one two three", 0.1)]  # fmt: skip
     # the last one: a clip shorter than its transcript, so every slot position holds a token
@@ -81,9 +91,10 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
     chat = ChatLayout(load_tokenizer(path))
     filler = chat.tokenizer.convert_tokens_to_ids(standins.FILLER)
     for instruction, text, seconds in transcripts:
-        ids, prompt_length = standins.copy_chat(chat, instruction, text, seconds, filler)
+        ids, prompt_length, (start, end) = standins.copy_chat(chat, instruction, text, seconds, filler)
         example = chat.training_example(instruction, text)
         slot = ids[example.splice_at : example.splice_at + prompt_length - example.prompt_length]
+        assert slot == ids[start:end]
         content = len(example.ids) - 1 - example.prompt_length - chat.answer_header_length
         positions = max(content, int(np.ceil(seconds * standins.SLOT_POSITIONS_PER_SECOND)))
         assert len(slot) == NUM_STAGE1_PROMPTS + positions
@@ -93,6 +104,14 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
     for ids, scored, masked in masked_rows:  # every row a copy chat: the prompt (slot included) is never masked
         assert masked.any() and not (masked & ~scored).any()
         assert scored.sum(1).min() < ids.shape[1] // 2  # and the answer side is the short end of each row
+    assert len(written) == 4
+    for ids, slot, embeddings in written:  # each row's slot (prompts, then the runs) at the adapters' unit scale
+        for row in range(ids.shape[0]):
+            assert ids[row][slot[row]][:NUM_STAGE1_PROMPTS].tolist() == [filler] * NUM_STAGE1_PROMPTS
+            assert int(slot[row].sum()) > NUM_STAGE1_PROMPTS
+        unit = torch.ones(int(slot.sum()))  # (LayerNorm's eps keeps tiny embeddings a little under 1)
+        assert torch.allclose(embeddings[slot].pow(2).mean(-1), unit, atol=0.05)
+        assert float(embeddings[~slot].pow(2).mean().sqrt()) < 0.2  # the text around it at the stand-in's own
 
 
 def test_the_causal_stand_in_scores_next_tokens_on_the_answer_side_only():
@@ -103,7 +122,10 @@ def test_the_causal_stand_in_scores_next_tokens_on_the_answer_side_only():
     ids = torch.tensor([[5, 6, 7, 8, 9], [1, 2, 3, 4, 0]])
 
     class Knows:  # predicts every next token of the answer side (from position 2) and nothing of the prompt
-        def __call__(self, input_ids):
+        def embed(self, input_ids):
+            return torch.zeros(*input_ids.shape, 4)
+
+        def __call__(self, inputs_embeds):
             logits = torch.zeros(2, 4, 10)
             logits[:, :, 0] = 50.0  # a wrong guess everywhere ...
             for row in range(2):
@@ -112,5 +134,6 @@ def test_the_causal_stand_in_scores_next_tokens_on_the_answer_side_only():
                     logits[row, t, ids[row, t + 1]] = 50.0
             return type("Out", (), {"logits": logits})()
 
-    assert float(_next_token_loss(Knows(), ids, torch.tensor([3, 3]), None)) < 1e-6
-    assert float(_next_token_loss(Knows(), ids, torch.tensor([0, 0]), None)) > 1.0  # scored everywhere: wrong
+    no_slot = torch.zeros_like(ids, dtype=torch.bool)
+    assert float(_next_token_loss(Knows(), ids, torch.tensor([3, 3]), no_slot, None)) < 1e-6
+    assert float(_next_token_loss(Knows(), ids, torch.tensor([0, 0]), no_slot, None)) > 1.0  # scored everywhere: wrong
