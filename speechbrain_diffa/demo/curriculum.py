@@ -8,11 +8,11 @@ What it does, in order (each step is skipped when its output already exists, so 
 
 1. generates the listening corpus (:mod:`speechbrain_diffa.demo.synthetic`), its held-out test in
    the MMAU test-mini format and its held-out transcription test in LibriSpeech's layout;
-2. pretrains the two stand-ins the curriculum freezes: a tiny Whisper-shaped encoder (character
-   CTC on the stage-1 captions and transcripts, plus clip tags from the training answers, see
-   :func:`clip_tags`) and a tiny LLaDA (masked-diffusion LM on the
-   corpus text and chat-rendered training questions: it knows the words and the chat layout), saved
-   in the releases' folder layouts;
+2. pretrains the two stand-ins the curriculum freezes: a tiny Whisper-shaped encoder (word CTC
+   on the stage-1 captions and transcripts, plus clip tags from the training answers, see
+   :func:`clip_tags`) and a tiny LLaDA (masked-diffusion LM on the corpus text, chat-rendered
+   training questions and copy chats: it knows the words and the chat layout, and reads text out
+   of the audio slot), saved in the releases' folder layouts;
 3. runs stages 1 to 4 through the real recipe (``recipes/DIFFA2/train.py`` with the full-scale
    stage YAMLs, sized down by command-line overrides only; stages 1-3 with ``train_gen_length``,
    see :class:`DemoSettings`);
@@ -76,9 +76,8 @@ class DemoSettings:
         What the Whisper stand-in's CTC head spells, ``"characters"`` or ``"words"``
         (:func:`~speechbrain_diffa.demo.standins.pretrain_whisper_standin`).
     whisper_tag_weight : float
-        Weight of the Whisper stand-in's clip-tag loss against its CTC loss (at 1, pitch and
-        gender came out about half as salient, and whether stage 3 learned them in time varied
-        from run to run).
+        Weight of the Whisper stand-in's clip-tag loss against its CTC loss (at 10, the CTC head
+        did not learn to recognise speech in 1400 steps: docs/demo.md, "Stage 1 learns sentences").
     llada_chats : int
         Training questions rendered as chats (answers included) in the LLaDA stand-in's text.
     llada_layers : int
@@ -121,15 +120,15 @@ class DemoSettings:
     num_valid: int = 150
     num_test: int = 300
     num_asr_test: int = 200
-    whisper_steps: int = 400
-    whisper_units: str = "characters"
-    whisper_tag_weight: float = 10.0
-    llada_steps: int = 400
+    whisper_steps: int = 1400
+    whisper_units: str = "words"
+    whisper_tag_weight: float = 1.0
+    llada_steps: int = 1600
     llada_chats: int = 2000
-    llada_layers: int = 4
-    llada_copy: float = 0.0
-    epochs: tuple = (1, 1, 6, 1)
-    lrs: tuple = (2e-3, 2e-3, 3e-3, 2e-4)
+    llada_layers: int = 2
+    llada_copy: float = 0.5
+    epochs: tuple = (6, 1, 3, 1)
+    lrs: tuple = (3e-3, 2e-3, 3e-3, 2e-4)
     batch_size: int = 16
     question_types: tuple = DEMO_QUESTION_TYPES
     decay_steps: int = 5000
