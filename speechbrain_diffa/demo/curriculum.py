@@ -881,18 +881,21 @@ def answer_latency(answerer, prepared, batch_sizes=(1, 8), items=16):
 
 
 def format_comparison(diffusion, autoregressive):
-    """The side-by-side table of the two backbones' runs (Markdown).
+    """The side-by-side table of the two backbones' runs (Markdown): held-out WER, accuracy, margin, train time.
 
     Example
     -------
     >>> run = {"stages": {"3": {"accuracy": {"overall": 80.0, "sound": 70.0, "music": 90.0, "speech": 80.0},
-    ...                         "train_seconds": 60.0, "preference_margin": 0.5}}, "latency": {"1": 0.1, "8": 0.05}}
+    ...                         "train_seconds": 60.0, "preference_margin": 0.5,
+    ...                         "transcription": {"digits": {"wer": 90.0}, "sentence": {"wer": 40.0}}}},
+    ...        "latency": {"1": 0.1, "8": 0.05}}
     >>> print(format_comparison(run, run).splitlines()[2])
-    | stage 3 | diffusion | 80.0 | 70.0 | 90.0 | 80.0 | +0.50 | 60 |
+    | stage 3 | diffusion | 90.0 | 40.0 | 80.0 | 70.0 | 90.0 | 80.0 | +0.50 | 60 |
     """
     rows = [
-        "| model | backbone | overall | sound | music | speech | preference margin | train s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | backbone | WER % digits | WER % sentences | accuracy % overall | sound | music | speech "
+        "| preference margin | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for stage in sorted(diffusion["stages"]):
         for label, run in (("diffusion", diffusion), ("autoregressive", autoregressive)):
@@ -900,7 +903,9 @@ def format_comparison(diffusion, autoregressive):
             if result is None:
                 continue
             acc, margin, seconds = result["accuracy"], result.get("preference_margin"), result.get("train_seconds")
-            cells = [f"{acc.get(k, float('nan')):.1f}" for k in ("overall",) + TASKS]
+            transcription = result.get("transcription") or {}
+            cells = [_percent((transcription.get(kind) or {}).get("wer")) for kind in ("digits", "sentence")]
+            cells += [f"{acc.get(k, float('nan')):.1f}" for k in ("overall",) + TASKS]
             cells += ["" if margin is None else f"{margin:+.2f}", "" if seconds is None else f"{seconds:.0f}"]
             rows.append(f"| stage {stage} | {label} | " + " | ".join(cells) + " |")
     latency = ["", "| final model | ms per answer, batch 1 | ms per answer, batch 8 |", "|---|---|---|"]
