@@ -10,7 +10,7 @@ as it does the real models:
   ``GSAI-ML/LLaDA-8B-Instruct`` (config + safetensors + tokenizer).
 - :func:`pretrain_causal_standin`: the same, with causal attention and next-token cross-entropy
   (the autoregressive control), saved as a Hugging Face Llama folder.
-- :func:`pretrain_whisper_standin`: a tiny Whisper encoder trained with a character CTC head to
+- :func:`pretrain_whisper_standin`: a tiny Whisper encoder trained with a CTC head (characters or words) to
   transcribe (or caption) clips, and optionally to tag each clip (speaker gender, pitch, tempo...)
   the way Whisper identifies a clip's language, saved like ``openai/whisper-*``.
 
