@@ -107,10 +107,9 @@ def slot_embeddings(llm, ids, slot):
 
     What fills the audio slot in the recipe is at unit scale, whatever the LLM's token embeddings
     are: the learned prompts start as standard normal vectors and the semantic adapter ends in a
-    LayerNorm. A stand-in whose copy chats held its own embeddings there (RMS 0.04 after
-    pretraining) learned to read vectors some 25 times smaller than the ones stage 1 then wrote
-    (docs/demo.md, "Stage 1 and transcription"); normalised like the adapter's output, the copy
-    chats teach it to read what the adapter writes.
+    LayerNorm. A stand-in whose copy chats held its own, far smaller embeddings there learned to
+    read vectors unlike the ones stage 1 then wrote (docs/demo.md, "Stage 1 learns sentences");
+    normalised like the adapter's output, the copy chats teach it to read what the adapter writes.
 
     Example
     -------
