@@ -78,6 +78,9 @@ class DemoSettings:
     whisper_tag_weight : float
         Weight of the Whisper stand-in's clip-tag loss against its CTC loss (at 10, the CTC head
         did not learn to recognise speech in 1400 steps: docs/demo.md, "Stage 1 learns sentences").
+    whisper_lr : float
+        The Whisper stand-in's peak learning rate (at 2e-3 its own CTC head dropped most digits
+        after the first of a digit string: docs/demo.md, "Stage 1 learns digit strings").
     llada_chats : int
         Training questions rendered as chats (answers included) in the LLaDA stand-in's text.
     llada_layers : int
@@ -123,6 +126,7 @@ class DemoSettings:
     whisper_steps: int = 1400
     whisper_units: str = "words"
     whisper_tag_weight: float = 1.0
+    whisper_lr: float = 5e-3
     llada_steps: int = 1600
     llada_chats: int = 2000
     llada_layers: int = 2
@@ -238,7 +242,7 @@ def build_standins(data, models, settings, seed, backbone="diffusion"):
         )
         start = time.time()
         pretrain_whisper_standin(paths["whisper"], waveforms, [r["target"] for r in records],
-                                 steps=settings.whisper_steps, window_seconds=4, seed=seed, tags=tags,
+                                 steps=settings.whisper_steps, lr=settings.whisper_lr, window_seconds=4, seed=seed, tags=tags,
                                  tag_weight=settings.whisper_tag_weight, units=settings.whisper_units)  # fmt: skip
         seconds["whisper"] = round(time.time() - start, 1)
     if not os.path.isfile(os.path.join(paths["llm"], "config.json")):

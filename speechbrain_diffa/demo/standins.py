@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 # block is (NUM_STAGE1_PROMPTS learned prompts, FILLER here, then the semantic adapter's positions, a run per word).
 # LLaDA reads text out of a soft prompt from its pretraining; a stand-in pretrained on corpus text alone never
 # looked into the audio slot, so stage 1, which trains only what fills it, had nothing to write to. The slot's
-# embeddings are layer-normalised, as what the recipe writes there is (slot_embeddings).
+# embeddings are written in the form the semantic adapter's output has (slot_embeddings).
 FILLER = "~"
 SLOT_POSITIONS_PER_SECOND = 12.5  # Whisper's 50 frames per second, downsampled 4x by the semantic adapter
 
@@ -103,13 +103,15 @@ def copy_chat(chat, instruction, transcript, seconds, filler_id):
 
 
 def slot_embeddings(llm, ids, slot):
-    """``llm``'s input embeddings of ``ids``, the positions where ``slot`` is True layer-normalised.
+    """``llm``'s input embeddings of ``ids``, where ``slot`` is True written as the semantic adapter writes.
 
-    What fills the audio slot in the recipe is at unit scale, whatever the LLM's token embeddings
-    are: the learned prompts start as standard normal vectors and the semantic adapter ends in a
-    LayerNorm. A stand-in whose copy chats held its own, far smaller embeddings there learned to
-    read vectors unlike the ones stage 1 then wrote (docs/demo.md, "Stage 1 learns sentences");
-    normalised like the adapter's output, the copy chats teach it to read what the adapter writes.
+    The semantic adapter ends in ``Linear -> ReLU -> LayerNorm``, so whatever it writes into the
+    audio slot is a layer-normalised vector of non-negative values: unit scale whatever the LLM's
+    token embeddings are, every component the ReLU closed at one shared value. The copy chats write
+    each token that way, ``LayerNorm(ReLU(embedding))``, a vector the adapter writes exactly when
+    its last Linear outputs the token's embedding. Copy chats that held the stand-in's own
+    embeddings (RMS 0.04) taught it to read vectors the adapter cannot write (docs/demo.md,
+    "Stage 1 learns sentences" and "Stage 1 learns digit strings").
 
     Example
     -------
@@ -119,10 +121,13 @@ def slot_embeddings(llm, ids, slot):
     >>> e = slot_embeddings(llm, ids, slot)
     >>> torch.equal(e[0, 0], llm.embed(ids)[0, 0]), round(float(e[0, 1].pow(2).mean()), 3)
     (True, 1.0)
+    >>> closed = llm.embed(ids)[0, 1] <= 0  # the components the ReLU closes share the slot's lowest value
+    >>> bool(torch.allclose(e[0, 1][closed], e[0, 1].min()))
+    True
     """
     embeddings = llm.embed(ids)
-    normalised = F.layer_norm(embeddings, embeddings.shape[-1:])
-    return torch.where(slot.unsqueeze(-1), normalised, embeddings)
+    written = F.layer_norm(F.relu(embeddings), embeddings.shape[-1:])
+    return torch.where(slot.unsqueeze(-1), written, embeddings)
 
 
 def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name, copies=(), copy_fraction=0.0):

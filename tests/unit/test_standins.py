@@ -109,8 +109,11 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
         for row in range(ids.shape[0]):
             assert ids[row][slot[row]][:NUM_STAGE1_PROMPTS].tolist() == [filler] * NUM_STAGE1_PROMPTS
             assert int(slot[row].sum()) > NUM_STAGE1_PROMPTS
-        unit = torch.ones(int(slot.sum()))  # (LayerNorm's eps keeps tiny embeddings a little under 1)
-        assert torch.allclose(embeddings[slot].pow(2).mean(-1), unit, atol=0.05)
+        written = embeddings[slot]
+        scale = written.pow(2).mean(-1)  # unit, less LayerNorm's eps against the ReLU of tiny embeddings (0.82-0.97)
+        assert float(scale.min()) > 0.7 and float(scale.max()) < 1.0 + 1e-4
+        lowest = written.min(-1, keepdim=True).values  # the components the adapter's ReLU would close share it
+        assert ((written - lowest).abs() < 1e-6).sum(-1).min() > written.shape[-1] // 4
         assert float(embeddings[~slot].pow(2).mean().sqrt()) < 0.2  # the text around it at the stand-in's own
 
 
