@@ -242,8 +242,9 @@ def build_standins(data, models, settings, seed, backbone="diffusion"):
         )
         start = time.time()
         pretrain_whisper_standin(paths["whisper"], waveforms, [r["target"] for r in records],
-                                 steps=settings.whisper_steps, lr=settings.whisper_lr, window_seconds=4, seed=seed, tags=tags,
-                                 tag_weight=settings.whisper_tag_weight, units=settings.whisper_units)  # fmt: skip
+                                 steps=settings.whisper_steps, lr=settings.whisper_lr, window_seconds=4, seed=seed,
+                                 tags=tags, tag_weight=settings.whisper_tag_weight,
+                                 units=settings.whisper_units)  # fmt: skip
         seconds["whisper"] = round(time.time() - start, 1)
     if not os.path.isfile(os.path.join(paths["llm"], "config.json")):
         texts = standin_texts(data, settings.llada_chats)

@@ -59,7 +59,6 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
     from itertools import groupby
 
     import numpy as np
-    import torch
 
     from speechbrain_diffa.demo import standins
     from speechbrain_diffa.model import NUM_STAGE1_PROMPTS
