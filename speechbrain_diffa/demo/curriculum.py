@@ -80,7 +80,7 @@ class DemoSettings:
         did not learn to recognise speech in 1400 steps: docs/demo.md, "Stage 1 learns sentences").
     whisper_lr : float
         The Whisper stand-in's peak learning rate (at 2e-3 its own CTC head dropped most digits
-        after the first of a digit string: docs/demo.md, "Stage 1 learns digit strings").
+        after the first of a digit string: docs/demo.md, "Stage 1 learns sentences, not digit strings").
     llada_chats : int
         Training questions rendered as chats (answers included) in the LLaDA stand-in's text.
     llada_layers : int
