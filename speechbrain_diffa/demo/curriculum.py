@@ -15,7 +15,7 @@ What it does, in order (each step is skipped when its output already exists, so 
    of the audio slot), saved in the releases' folder layouts;
 3. runs stages 1 to 4 through the real recipe (``recipes/DIFFA2/train.py`` with the full-scale
    stage YAMLs, sized down by command-line overrides only; stages 1-3 with ``train_gen_length``,
-   see :class:`DemoSettings`);
+   see :class:`DemoSettings`; each stage's training manifest: :func:`write_stage_manifest`);
 4. exports each stage's model, scores it on the held-out test with the MMAU scorer and on the
    transcription test with the LibriSpeech WER report (:mod:`speechbrain_diffa.evaluation`), and
    measures the preference margin of stages 3 and 4;
@@ -77,7 +77,8 @@ class DemoSettings:
         (:func:`~speechbrain_diffa.demo.standins.pretrain_whisper_standin`).
     whisper_tag_weight : float
         Weight of the Whisper stand-in's clip-tag loss against its CTC loss (at 10, the CTC head
-        did not learn to recognise speech in 1400 steps: docs/demo.md, "Stage 1 learns sentences").
+        did not learn to recognise speech in 1400 steps: docs/demo.md, "Stage 1 learns sentences,
+        2026-12-03 (morning)").
     whisper_lr : float
         The Whisper stand-in's peak learning rate (at 2e-3 its own CTC head dropped most digits
         after the first of a digit string: docs/demo.md, "Stage 1 learns sentences, not digit strings").

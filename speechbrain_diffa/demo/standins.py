@@ -111,7 +111,7 @@ def slot_embeddings(llm, ids, slot):
     each token that way, ``LayerNorm(ReLU(embedding))``, a vector the adapter writes exactly when
     its last Linear outputs the token's embedding. Copy chats that held the stand-in's own
     embeddings (RMS 0.04) taught it to read vectors the adapter cannot write (docs/demo.md,
-    "Stage 1 learns sentences" and "Stage 1 learns sentences, not digit strings").
+    "Stage 1 learns sentences, 2026-12-03 (morning)" and "Stage 1 learns sentences, not digit strings").
 
     Example
     -------
