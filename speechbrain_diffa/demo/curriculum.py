@@ -278,10 +278,25 @@ def copy_transcripts(manifest):
     >>> copy_transcripts(path)
     [('Transcribe.', 'seven two', 1.2)]
     """
+    return [(r["input"], r["target"], float(r["duration"])) for r in transcript_records(manifest)]
+
+
+def transcript_records(manifest):
+    """The records of a stage-1 manifest that are transcripts of speech clips (``-asr`` ids), not captions.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_diffa.data.manifests import write_manifest
+    >>> path = os.path.join(tempfile.mkdtemp(), "asr.json")
+    >>> write_manifest([{"id": "a-asr", "audio_filepath": "a.wav", "input": "Transcribe.", "target": "seven"},
+    ...                 {"id": "b-caption", "audio_filepath": "b.wav", "input": "What?", "target": "a beep"}], path)
+    >>> [r["id"] for r in transcript_records(path)]
+    ['a-asr']
+    """
     from speechbrain_diffa.data.manifests import read_manifest
 
-    records = read_manifest(manifest)
-    return [(r["input"], r["target"], float(r["duration"])) for r in records if r["id"].endswith("-asr")]
+    return [r for r in read_manifest(manifest) if r["id"].endswith("-asr")]
 
 
 def clip_tags(manifest):
@@ -423,7 +438,7 @@ def write_stage_manifest(stage, data, output, settings):
     from speechbrain_diffa.data.manifests import read_manifest, write_manifest
 
     if stage == 1:
-        records = [r for r in read_manifest(os.path.join(data, "stage1_asr_train.json")) if r["id"].endswith("-asr")]
+        records = transcript_records(os.path.join(data, "stage1_asr_train.json"))
     elif stage == 3:
         records = [r for r in read_manifest(os.path.join(data, "sft_train.json")) if r["id"].endswith("-mcq")]
     else:
