@@ -60,14 +60,13 @@ def probe_copying(data, steps, layers, copy_fraction, seed=0, items=100, folder=
     from speechbrain.utils.metric_stats import ErrorRateStats
 
     from speechbrain_diffa.chat import ChatLayout, load_tokenizer
-    from speechbrain_diffa.demo import curriculum
     from speechbrain_diffa.demo.curriculum import copy_transcripts, standin_texts, transcript_kind
     from speechbrain_diffa.demo.standins import FILLER, copy_chat, pretrain_llada_standin, slot_embeddings
     from speechbrain_diffa.llada import LLaDA
     from speechbrain_diffa.sampling import generate
 
     folder = folder or tempfile.mkdtemp(prefix="copy_probe_")
-    texts = standin_texts(data, curriculum.FULL.llada_chats)
+    texts = standin_texts(data)
     start = time.time()
     pretrain_llada_standin(folder, texts, steps=steps, n_layers=layers, seed=seed, lr=lr,
                            transcripts=copy_transcripts(os.path.join(data, "stage1_asr_train.json")),

@@ -10,9 +10,9 @@ What it does, in order (each step is skipped when its output already exists, so 
    the MMAU test-mini format and its held-out transcription test in LibriSpeech's layout;
 2. pretrains the two stand-ins the curriculum freezes: a tiny Whisper-shaped encoder (word CTC
    on the stage-1 captions and transcripts, plus clip tags from the training answers, see
-   :func:`clip_tags`) and a tiny LLaDA (masked-diffusion LM on the corpus text, chat-rendered
-   training questions and copy chats: it knows the words and the chat layout, and reads text out
-   of the audio slot), saved in the releases' folder layouts;
+   :func:`clip_tags`) and a tiny LLaDA (masked-diffusion LM on the corpus text, copy chats and
+   question chats: it knows the words and the chat layout, reads text out of the audio slot and
+   answers a question from what the slot says), saved in the releases' folder layouts;
 3. runs stages 1 to 4 through the real recipe (``recipes/DIFFA2/train.py`` with the full-scale
    stage YAMLs, sized down by command-line overrides only; stages 1-3 with ``train_gen_length``,
    see :class:`DemoSettings`; each stage's training manifest: :func:`write_stage_manifest`);
@@ -83,7 +83,10 @@ class DemoSettings:
         The Whisper stand-in's peak learning rate (at 2e-3 its own CTC head dropped most digits
         after the first of a digit string: docs/demo.md, "Stage 1 learns sentences, not digit strings").
     llada_chats : int
-        Training questions rendered as chats (answers included) in the LLaDA stand-in's text.
+        Training questions (the first of ``sft_train.json``) the LLaDA stand-in sees as question chats.
+    llada_lr : float
+        The LLaDA stand-in's peak learning rate (at 3e-3 it answered every question chat from the
+        question alone, never from the slot: docs/demo.md, "Stage 2 answers from the audio").
     llada_layers : int
         The LLaDA stand-in's depth (docs/demo.md, "Stage 1 and transcription": on a toy retrieval
         task a 2-layer stand-in learned in 300 steps what a 4-layer one did not, and on copy chats a
@@ -91,6 +94,12 @@ class DemoSettings:
     llada_copy : float
         Share of the LLaDA stand-in's batch rows that are copy chats (stage-1 training transcripts in
         the audio slot; :func:`~speechbrain_diffa.demo.standins.copy_chat`); 0: none.
+    llada_questions : float
+        Probability that a row of the LLaDA stand-in's batch is a question chat instead (a training
+        question whose clip is described in the audio slot: :func:`question_specs`,
+        :func:`~speechbrain_diffa.demo.standins.question_chat`); 0: none. The stand-in sees no
+        question without its slot filled: with such chats in its text it answered from the question
+        alone, and stage 2, whose LLM is frozen, could not make it listen.
     epochs : tuple of int
         Epochs of stages 1-4.
     lrs : tuple of float
@@ -130,8 +139,10 @@ class DemoSettings:
     whisper_lr: float = 5e-3
     llada_steps: int = 1600
     llada_chats: int = 2000
+    llada_lr: float = 1e-3
     llada_layers: int = 2
     llada_copy: float = 0.5
+    llada_questions: float = 0.35
     epochs: tuple = (12, 1, 3, 1)
     lrs: tuple = (3e-3, 2e-3, 3e-3, 2e-4)
     batch_size: int = 16
@@ -248,15 +259,18 @@ def build_standins(data, models, settings, seed, backbone="diffusion"):
                                  units=settings.whisper_units)  # fmt: skip
         seconds["whisper"] = round(time.time() - start, 1)
     if not os.path.isfile(os.path.join(paths["llm"], "config.json")):
-        texts = standin_texts(data, settings.llada_chats)
+        texts = standin_texts(data)
         transcripts = copy_transcripts(os.path.join(data, "stage1_asr_train.json")) if settings.llada_copy else None
+        questions = question_specs(data, settings.llada_chats) if settings.llada_questions else None
         kind = "LLaDA stand-in: masked-diffusion" if backbone == "diffusion" else "causal stand-in: next-token"
-        copies = f" and {len(transcripts)} copy chats" if transcripts else ""
-        _log(f"{kind} steps: {settings.llada_steps} on {len(texts)} lines of corpus text and chats{copies}")
+        copies = f", {len(transcripts)} copy chats" if transcripts else ""
+        copies += f", {len(questions)} question chats" if questions else ""
+        _log(f"{kind} steps: {settings.llada_steps} on {len(texts)} lines of corpus text{copies}")
         start = time.time()
         pretrain = pretrain_llada_standin if backbone == "diffusion" else pretrain_causal_standin
-        pretrain(paths["llm"], texts, steps=settings.llada_steps, seed=seed, n_layers=settings.llada_layers,
-                 transcripts=transcripts, copy_fraction=settings.llada_copy)  # fmt: skip
+        pretrain(paths["llm"], texts, steps=settings.llada_steps, lr=settings.llada_lr, seed=seed,
+                 n_layers=settings.llada_layers, transcripts=transcripts, copy_fraction=settings.llada_copy,
+                 questions=questions, question_fraction=settings.llada_questions)  # fmt: skip
         seconds["llm"] = round(time.time() - start, 1)
     return {**paths, "seconds": seconds}
 
@@ -299,6 +313,37 @@ def transcript_records(manifest):
     return [r for r in read_manifest(manifest) if r["id"].endswith("-asr")]
 
 
+def question_specs(data, count):
+    """The first ``count`` training questions as ``(question, answer, description, traits, seconds)``.
+
+    The LLaDA stand-in's question chats (:func:`~speechbrain_diffa.demo.standins.question_chat`):
+    each clip described by its stage-1 target (caption or transcript) and its traits (its
+    multiple-choice answers, :func:`clip_tags`). Training manifests only.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_diffa.data.manifests import write_manifest
+    >>> data = tempfile.mkdtemp()
+    >>> write_manifest([{"id": "a-caption", "audio_filepath": "a.wav", "duration": 0.8, "input": "What is it?",
+    ...                  "target": "two high beeps"}], os.path.join(data, "stage1_asr_train.json"))
+    >>> write_manifest([{"id": "a-mcq", "audio_filepath": "a.wav", "duration": 0.8, "input": "High or low?",
+    ...                  "target": "high", "question_type": "pitch_level"}], os.path.join(data, "sft_train.json"))
+    >>> question_specs(data, 10)
+    [('High or low?', 'high', 'two high beeps', ['high'], 0.8)]
+    """
+    from speechbrain_diffa.data.manifests import read_manifest
+
+    described = {r["audio_filepath"]: r["target"] for r in read_manifest(os.path.join(data, "stage1_asr_train.json"))}
+    traits = clip_tags(os.path.join(data, "sft_train.json"))
+    records = read_manifest(os.path.join(data, "sft_train.json"))[:count]
+    return [
+        (r["input"], r["target"], described[r["audio_filepath"]], sorted(traits.get(r["audio_filepath"], {}).values()),
+         float(r["duration"]))
+        for r in records
+    ]  # fmt: skip
+
+
 def clip_tags(manifest):
     """Each training clip's properties, read from its multiple-choice answers (the Whisper stand-in's tags).
 
@@ -332,30 +377,16 @@ def clip_tags(manifest):
     return tags
 
 
-def standin_texts(data, chats):
-    """The language stand-in's text: the corpus text, then the first ``chats`` training records as chats."""
+def standin_texts(data):
+    """The language stand-in's plain text: the corpus text (``corpus_text.txt``), one item per non-empty line."""
     with open(os.path.join(data, "corpus_text.txt"), encoding="utf-8") as f:
-        texts = [line for line in f.read().splitlines() if line.strip()]
-    return texts + chat_texts(os.path.join(data, "sft_train.json"), texts, chats)
-
-
-def chat_texts(manifest, vocabulary_texts, count):
-    """The first ``count`` training records rendered as DIFFA-2 chats (special tokens as text).
-
-    An LLM that has seen the chat layout and the answers' words answers in the right format from
-    the first step of the curriculum; the audio then decides which answer.
-    """
-    from speechbrain_diffa.chat import ChatLayout
-    from speechbrain_diffa.data.manifests import read_manifest
-    from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
-
-    chat = ChatLayout(make_tiny_tokenizer(texts=vocabulary_texts))
-    records = read_manifest(manifest)[:count]
-    return [chat.tokenizer.decode(chat.training_example(r["input"], r["target"]).ids) for r in records]
+        return [line for line in f.read().splitlines() if line.strip()]
 
 
 def _model_sizes(standins):
     """Recipe overrides for the stand-ins' widths, read from their configs."""
+    from speechbrain_diffa.demo.standins import ACOUSTIC_POSITIONS
+
     with open(os.path.join(standins["whisper"], "config.json"), encoding="utf-8") as f:
         whisper = json.load(f)
     with open(os.path.join(standins["llm"], "config.json"), encoding="utf-8") as f:
@@ -366,7 +397,7 @@ def _model_sizes(standins):
         "encoder_heads": whisper["encoder_attention_heads"],
         "llm_dim": llm.get("d_model") or llm["hidden_size"],  # LLaDA's or Llama's key
         "llm_dtype": "float32",
-        "acoustic_queries": 8,
+        "acoustic_queries": ACOUSTIC_POSITIONS,  # the positions the stand-in's question chats hold traits in
         "acoustic_ffn": 4 * whisper["d_model"],
     }
 

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 # embeddings are written in the form the semantic adapter's output has (slot_embeddings).
 FILLER = "~"
 SLOT_POSITIONS_PER_SECOND = 12.5  # Whisper's 50 frames per second, downsampled 4x by the semantic adapter
+ACOUSTIC_POSITIONS = 8  # the demo's acoustic adapter queries (its recipe override acoustic_queries)
 
 
 def copy_chat(chat, instruction, transcript, seconds, filler_id):
@@ -92,14 +93,83 @@ def copy_chat(chat, instruction, transcript, seconds, filler_id):
     from speechbrain_diffa.model import NUM_STAGE1_PROMPTS
 
     example = chat.training_example(instruction, transcript)
-    content = example.ids[example.prompt_length + chat.answer_header_length : -1]  # between header and end of turn
-    frames = max(len(content), math.ceil(seconds * SLOT_POSITIONS_PER_SECOND))
-    bounds = [math.ceil(i * frames / len(content)) for i in range(len(content) + 1)]  # disjoint, none empty
-    slot = [filler_id] * NUM_STAGE1_PROMPTS
-    for token, start, end in zip(content, bounds, bounds[1:]):
-        slot += [token] * (end - start)
+    content = _answer_tokens(chat, instruction, transcript)
+    slot = [filler_id] * NUM_STAGE1_PROMPTS + _runs(content, math.ceil(seconds * SLOT_POSITIONS_PER_SECOND))
     ids = example.ids[: example.splice_at] + slot + example.ids[example.splice_at :]
     return ids, example.prompt_length + len(slot), (example.splice_at, example.splice_at + len(slot))
+
+
+def question_chat(chat, question, answer, description, traits, seconds, filler_id, queries):
+    """A question about a clip whose audio slot holds a description of it where stage 2's audio block would.
+
+    The slot is laid out as the audio block of stage 2 and later: ``queries`` positions where the
+    acoustic adapter writes (here one run per token of ``traits``, e.g. ``"woman"``; fillers if
+    none), then the clip's positions, as in :func:`copy_chat`, holding ``description`` (the clip's
+    caption or transcript). Pretrained on such chats, the stand-in answers a question about a clip
+    from what fills its slot, as LLaDA answers about a soft prompt; a stand-in that never saw one
+    ignored the slot in stage 2, whose frozen LLM then answered below chance (docs/demo.md,
+    "Stage 2 answers from the audio").
+
+    Arguments
+    ---------
+    chat : speechbrain_diffa.chat.ChatLayout
+        The layout the recipe uses.
+    question, answer : str
+        A training question (as the recipe prompts it) and its answer.
+    description : str
+        What the clip says or is (its stage-1 target).
+    traits : list of str
+        The clip's traits (speaker gender, pitch, tempo...) as words.
+    seconds : float
+        The clip's duration.
+    filler_id : int
+        The token of positions that hold nothing.
+    queries : int
+        The acoustic adapter's output positions.
+
+    Returns
+    -------
+    ids, prompt_length, slot
+        As :func:`copy_chat` returns them.
+
+    Example
+    -------
+    >>> from itertools import groupby
+    >>> from speechbrain_diffa.chat import ChatLayout
+    >>> from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
+    >>> chat = ChatLayout(make_tiny_tokenizer(texts=["is it a man or a woman seven two ~"]))
+    >>> filler = chat.tokenizer.convert_tokens_to_ids(FILLER)
+    >>> ids, prompt_length, (start, end) = question_chat(chat, "Is it a man or a woman?", "a woman", "seven two",
+    ...                                                  ["woman"], 1.0, filler, queries=8)
+    >>> example = chat.training_example("Is it a man or a woman?", "a woman")
+    >>> end - start, prompt_length - example.prompt_length  # 8 queries + 13 positions
+    (21, 21)
+    >>> slot = ids[start:end]
+    >>> runs = [chat.tokenizer.decode([t for t, _ in groupby(part)]) for part in (slot[:8], slot[8:])]
+    >>> runs[0], runs[1]
+    ('woman', 'seven two')
+    >>> chat.tokenizer.decode(ids[end:]) == chat.tokenizer.decode(example.ids[example.splice_at :])
+    True
+    """
+    example = chat.training_example(question, answer)
+    said = _answer_tokens(chat, question, description)
+    front = _runs(_answer_tokens(chat, question, " ".join(traits)), queries) if traits else [filler_id] * queries
+    slot = front + _runs(said, max(len(said), math.ceil(seconds * SLOT_POSITIONS_PER_SECOND)))
+    ids = example.ids[: example.splice_at] + slot + example.ids[example.splice_at :]
+    return ids, example.prompt_length + len(slot), (example.splice_at, example.splice_at + len(slot))
+
+
+def _answer_tokens(chat, instruction, text):
+    """``text``'s tokens as the answer side of a chat holds them (between the header and the end of turn)."""
+    example = chat.training_example(instruction, text)
+    return example.ids[example.prompt_length + chat.answer_header_length : -1]
+
+
+def _runs(tokens, positions):
+    """``tokens`` laid over ``positions`` (at least one each): one run per token, in order."""
+    positions = max(positions, len(tokens))
+    bounds = [math.ceil(i * positions / len(tokens)) for i in range(len(tokens) + 1)]  # disjoint, none empty
+    return [token for token, start, end in zip(tokens, bounds, bounds[1:]) for _ in range(end - start)]
 
 
 def slot_embeddings(llm, ids, slot):
@@ -130,12 +200,13 @@ def slot_embeddings(llm, ids, slot):
     return torch.where(slot.unsqueeze(-1), written, embeddings)
 
 
-def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name, copies=(), copy_fraction=0.0):
+def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name, pools=()):
     """The stand-ins' shared loop: the same batches (by ``seed``), schedule and clipping for either objective.
 
-    Each row is a copy chat (``(ids, prompt_length, slot)``, scored on its answer side, its slot at the
-    adapters' scale: :func:`slot_embeddings`) with probability ``copy_fraction``, else a line of ``texts``
-    (scored everywhere).
+    Each row is a line of ``texts`` (scored everywhere), then, for each ``(chats, fraction)`` of
+    ``pools`` in turn, replaced by one of ``chats`` with probability ``fraction``: a chat is
+    ``(ids, prompt_length, slot)``, scored on its answer side, its slot written as the adapters
+    write (:func:`slot_embeddings`).
     """
     generator = torch.Generator().manual_seed(seed)
     encoded = [
@@ -148,10 +219,10 @@ def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, na
     for step in range(steps):
         pick = torch.randint(len(encoded), (batch_size,), generator=generator).tolist()
         rows = [encoded[i] for i in pick]
-        if copies:
-            use_copy = (torch.rand(batch_size, generator=generator) < copy_fraction).tolist()
-            picks = torch.randint(len(copies), (batch_size,), generator=generator).tolist()
-            rows = [copies[c] if u else row for row, u, c in zip(rows, use_copy, picks)]
+        for chats, fraction in pools:
+            use = (torch.rand(batch_size, generator=generator) < fraction).tolist()
+            picks = torch.randint(len(chats), (batch_size,), generator=generator).tolist()
+            rows = [chats[c] if u else row for row, u, c in zip(rows, use, picks)]
         ids = pad_sequence(
             [torch.tensor(row) for row, _, _ in rows], batch_first=True, padding_value=tokenizer.eos_token_id
         )
@@ -196,6 +267,8 @@ def pretrain_llada_standin(
     seed=0,
     transcripts=None,
     copy_fraction=0.5,
+    questions=None,
+    question_fraction=0.25,
     causal=False,
 ):
     """Train a tiny LLaDA as a masked-diffusion LM on ``texts`` and save it in the release layout.
@@ -220,6 +293,12 @@ def pretrain_llada_standin(
         (:func:`copy_chat`), so the stand-in reads text out of the audio slot as LLaDA reads a soft prompt.
     copy_fraction : float
         Share of each batch's rows that are copy chats (with ``transcripts``).
+    questions : list of tuple, optional
+        ``(question, answer, description, traits, seconds)`` of training questions about clips:
+        each becomes a question chat (:func:`question_chat`, :data:`ACOUSTIC_POSITIONS` queries),
+        so the stand-in answers from what fills the audio slot.
+    question_fraction : float
+        Probability that a row (text or copy chat) is replaced by a question chat (with ``questions``).
     causal : bool
         Train the autoregressive control's stand-in instead (:func:`pretrain_causal_standin`).
 
@@ -239,19 +318,24 @@ def pretrain_llada_standin(
     ...                                 transcripts=[("Transcribe.", "seven two", 1.0)])
     >>> len(losses)
     2
+    >>> losses = pretrain_llada_standin(path, ["two beeps"] * 4, steps=2, d_model=32, n_layers=1, vocab_size=300,
+    ...                                 questions=[("Is it high or low?", "high", "two high beeps", ["high"], 1.0)])
+    >>> len(losses)
+    2
     """
     from speechbrain_diffa.autoregressive import CausalLM, matched_causal_config
     from speechbrain_diffa.demo.tiny_models import tiny_llada_config
 
     if not texts:
         raise ValueError(f"pretrain_{'causal' if causal else 'llada'}_standin: no training text")
-    tokenizer, copies = _tokenizer_and_copies(texts, transcripts, vocab_size)
+    tokenizer, copies, asked = _tokenizer_and_slot_chats(texts, transcripts, questions, vocab_size)
     config = tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads, init_std=0.02)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         llm = CausalLM(matched_causal_config(config)) if causal else LLaDA(config)
     loss_of, name = (_next_token_loss, "Causal LM") if causal else (_diffusion_loss, "LLaDA")
-    losses = _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name, copies, copy_fraction)
+    pools = [(chats, fraction) for chats, fraction in ((copies, copy_fraction), (asked, question_fraction)) if chats]
+    losses = _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name, pools)
     llm.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return losses
@@ -277,19 +361,26 @@ def pretrain_causal_standin(path, texts, **options):
     return pretrain_llada_standin(path, texts, causal=True, **options)
 
 
-def _tokenizer_and_copies(texts, transcripts, vocab_size):
-    """The stand-in's tokenizer (BPE on ``texts``, plus the filler with copy chats) and its copy chats."""
+def _tokenizer_and_slot_chats(texts, transcripts, questions, vocab_size):
+    """The stand-in's tokenizer (BPE on ``texts``, plus the filler with slot chats), its copy and question chats."""
     from speechbrain_diffa.chat import ChatLayout
     from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
 
-    if not transcripts:
-        return make_tiny_tokenizer(vocab_size=vocab_size, texts=texts), []
-    tokenizer = make_tiny_tokenizer(vocab_size=vocab_size, texts=list(texts) + [FILLER])
+    if not transcripts and not questions:
+        return make_tiny_tokenizer(vocab_size=vocab_size, texts=texts), [], []
+    # A chat's answer starts a line, where byte-level BPE sees its first word without a leading space: learned
+    # on the corpus text alone, the tokenizer split "woman" there into "wo" + "man" (docs/demo.md, "Stage 2
+    # answers from the audio"), so it also learns from every answer side the chats hold.
+    answers = [spec[1] for spec in transcripts or ()]
+    answers += [text for spec in questions or () for text in (spec[1], spec[2], " ".join(spec[3]))]
+    tokenizer = make_tiny_tokenizer(vocab_size=vocab_size, texts=list(texts) + [FILLER] + answers)
     filler = tokenizer(FILLER, add_special_tokens=False)["input_ids"]
     if len(filler) != 1:
         raise RuntimeError(f"The stand-in's tokenizer splits the filler {FILLER!r} into {len(filler)} tokens")
     chat = ChatLayout(tokenizer)
-    return tokenizer, [copy_chat(chat, *spec, filler[0]) for spec in transcripts]
+    copies = [copy_chat(chat, *spec, filler[0]) for spec in transcripts or ()]
+    asked = [question_chat(chat, *spec, filler[0], ACOUSTIC_POSITIONS) for spec in questions or ()]
+    return tokenizer, copies, asked
 
 
 def pretrain_whisper_standin(
