@@ -139,3 +139,87 @@ def test_the_causal_stand_in_scores_next_tokens_on_the_answer_side_only():
     no_slot = torch.zeros_like(ids, dtype=torch.bool)
     assert float(_next_token_loss(Knows(), ids, torch.tensor([3, 3]), no_slot, None)) < 1e-6
     assert float(_next_token_loss(Knows(), ids, torch.tensor([0, 0]), no_slot, None)) > 1.0  # scored everywhere: wrong
+
+
+def test_question_chats_hold_the_traits_then_the_description_and_the_answer_words_whole(tmp_path, monkeypatch):
+    """The LLaDA stand-in's question chats: the slot is laid out as stage 2's audio block (the traits where the
+    acoustic adapter writes, then the clip's description where the semantic adapter writes), only the answer side
+    is scored, and the tokenizer holds each answer's first word whole where a chat's answer starts a line."""
+    from itertools import groupby
+
+    from speechbrain_diffa.demo import standins
+
+    scored_rows = []
+    real_forward = standins.forward_process
+
+    def spy(ids, scored, mask_id, generator=None):
+        noisy, masked, p = real_forward(ids, scored, mask_id, generator=generator)
+        scored_rows.append((ids, scored, masked))
+        return noisy, masked, p
+
+    monkeypatch.setattr(standins, "forward_process", spy)
+    # in the text, "woman" and "high" only ever follow a space, as in the corpus text
+    texts = ["is it a man or a woman speaking", "a woman speaks", "is the tone high or low", "two high beeps"] * 4
+    questions = [("Is it a man or a woman?", "woman", "seven two", ["woman"], 1.0),
+                 ("Is the tone high or low?", "high", "two high beeps", ["high"], 0.6),
+                 ("What do you hear?", "a beep", "one beep", [], 0.4)]  # fmt: skip
+    path = str(tmp_path / "llada")
+    standins.pretrain_llada_standin(path, texts, steps=3, batch_size=4, d_model=32, n_layers=1, vocab_size=300,
+                                    questions=questions, question_fraction=1.0)  # fmt: skip
+    chat = ChatLayout(load_tokenizer(path))
+    filler = chat.tokenizer.convert_tokens_to_ids(standins.FILLER)
+    queries = standins.ACOUSTIC_POSITIONS
+    for question, answer, description, traits, seconds in questions:
+        ids, prompt_length, (start, end) = standins.question_chat(chat, question, answer, description, traits,
+                                                                  seconds, filler, queries)  # fmt: skip
+        example = chat.training_example(question, answer)
+        assert ids[:start] == example.ids[: example.splice_at] and ids[end:] == example.ids[example.splice_at :]
+        assert prompt_length == example.prompt_length + end - start
+        slot = ids[start:end]
+        front = [token for token, _ in groupby(slot[:queries])]
+        assert chat.tokenizer.decode(front) == (" ".join(traits) if traits else standins.FILLER * 1)
+        assert chat.tokenizer.decode([token for token, _ in groupby(slot[queries:])]) == description
+        first_word = chat.tokenizer(answer.split()[0], add_special_tokens=False)["input_ids"]
+        assert len(first_word) == 1, chat.tokenizer.convert_ids_to_tokens(first_word)
+    for _, scored, masked in scored_rows:  # every row a question chat: nothing before its answer side is masked
+        assert masked.any() and not (masked & ~scored).any()
+
+
+def test_the_llada_stand_in_learns_to_answer_from_what_its_slot_says(tmp_path):
+    """Pretrained on question chats whose answer only the slot holds, the stand-in answers held-out ones from the
+    slot (as stage 2 needs: its LLM is frozen), well above the 50 % the question alone gives."""
+    import random
+
+    import torch
+
+    from speechbrain_diffa.demo import standins
+
+    rng = random.Random(0)
+    words = ["seven", "two", "the", "cat", "runs", "dog", "five"]
+
+    def spec():
+        answer = rng.choice(["man", "woman"])
+        description = " ".join(rng.choice(words) for _ in range(rng.randint(1, 3)))
+        return "Is it a man or a woman?", answer, description, [answer], rng.uniform(0.3, 1.2)
+
+    train, held_out = [spec() for _ in range(64)], [spec() for _ in range(40)]
+    path = str(tmp_path / "llada")
+    standins.pretrain_llada_standin(path, ["a man speaks", "a woman speaks"] * 8, steps=300, batch_size=8, lr=1e-3,
+                                    d_model=64, n_layers=2, vocab_size=300, questions=train,
+                                    question_fraction=1.0)  # fmt: skip
+    chat = ChatLayout(load_tokenizer(path))
+    llm = LLaDA.from_pretrained(path).eval()
+    filler, queries = chat.tokenizer.convert_tokens_to_ids(standins.FILLER), standins.ACOUSTIC_POSITIONS
+    right = 0
+    for question, answer, description, traits, seconds in held_out:
+        ids, prompt_length, (start, end) = standins.question_chat(chat, question, answer, description, traits,
+                                                                  seconds, filler, queries)  # fmt: skip
+        canvas = torch.tensor([ids])
+        first = prompt_length + chat.answer_header_length
+        canvas[0, first:] = chat.mask_id  # the whole answer to write, as decoding starts
+        slot = torch.zeros_like(canvas, dtype=torch.bool)
+        slot[0, start:end] = True
+        with torch.no_grad():
+            logits = llm(inputs_embeds=standins.slot_embeddings(llm, canvas, slot)).logits
+        right += chat.tokenizer.decode([int(logits[0, first].argmax())]) == answer
+    assert right >= 34, f"{right} of {len(held_out)}"
