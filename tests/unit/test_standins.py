@@ -177,7 +177,7 @@ def test_question_chats_hold_the_traits_then_the_description_and_the_answer_word
         assert prompt_length == example.prompt_length + end - start
         slot = ids[start:end]
         front = [token for token, _ in groupby(slot[:queries])]
-        assert chat.tokenizer.decode(front) == (" ".join(traits) if traits else standins.FILLER * 1)
+        assert chat.tokenizer.decode(front) == (" ".join(traits) if traits else standins.FILLER)
         assert chat.tokenizer.decode([token for token, _ in groupby(slot[queries:])]) == description
         first_word = chat.tokenizer(answer.split()[0], add_special_tokens=False)["input_ids"]
         assert len(first_word) == 1, chat.tokenizer.convert_ids_to_tokens(first_word)
