@@ -75,6 +75,10 @@ class DemoSettings:
     whisper_units : str
         What the Whisper stand-in's CTC head spells, ``"characters"`` or ``"words"``
         (:func:`~speechbrain_diffa.demo.standins.pretrain_whisper_standin`).
+    whisper_repeats : int
+        Times each word's label stands in the Whisper stand-in's CTC target, so that it marks a word
+        over its span, as Whisper's features do, not on one frame (docs/demo.md, "Stage 1 reads
+        sentences from a word-spreading Whisper stand-in").
     whisper_tag_weight : float
         Weight of the Whisper stand-in's clip-tag loss against its CTC loss (at 10, the CTC head
         did not learn to recognise speech in 1400 steps: docs/demo.md, "Stage 1 learns sentences,
@@ -135,6 +139,7 @@ class DemoSettings:
     num_asr_test: int = 200
     whisper_steps: int = 1400
     whisper_units: str = "words"
+    whisper_repeats: int = 3
     whisper_tag_weight: float = 1.0
     whisper_lr: float = 5e-3
     llada_steps: int = 1600
@@ -249,14 +254,14 @@ def build_standins(data, models, settings, seed, backbone="diffusion"):
         by_clip = clip_tags(os.path.join(data, "sft_train.json"))
         tags = [by_clip.get(r["audio_filepath"], {}) for r in records]
         _log(
-            f"Whisper stand-in: {settings.whisper_steps} steps ({settings.whisper_units} CTC + clip tags) "
-            f"on {len(records)} clips"
+            f"Whisper stand-in: {settings.whisper_steps} steps ({settings.whisper_units} CTC, each label "
+            f"x{settings.whisper_repeats}, + clip tags) on {len(records)} clips"
         )
         start = time.time()
         pretrain_whisper_standin(paths["whisper"], waveforms, [r["target"] for r in records],
                                  steps=settings.whisper_steps, lr=settings.whisper_lr, window_seconds=4, seed=seed,
                                  tags=tags, tag_weight=settings.whisper_tag_weight,
-                                 units=settings.whisper_units)  # fmt: skip
+                                 units=settings.whisper_units, repeats=settings.whisper_repeats)  # fmt: skip
         seconds["whisper"] = round(time.time() - start, 1)
     if not os.path.isfile(os.path.join(paths["llm"], "config.json")):
         texts = standin_texts(data)

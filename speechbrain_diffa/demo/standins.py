@@ -398,6 +398,7 @@ def pretrain_whisper_standin(
     tags=None,
     tag_weight=1.0,
     units="characters",
+    repeats=1,
 ):
     """Train a tiny Whisper encoder (CTC, optional clip tags) and save it in the HF layout.
 
@@ -440,6 +441,13 @@ def pretrain_whisper_standin(
         What the CTC head spells: ``"characters"`` or ``"words"`` (one label per distinct
         word, :func:`ctc_targets`; Whisper's own targets are byte-pair tokens, most of them
         whole words, so word labels are the nearer stand-in).
+    repeats : int
+        Times each label stands in the CTC target (``"seven two"`` with 3: seven seven seven two
+        two two). CTC marks each label on about one frame and blanks the rest, while Whisper's
+        encoder, read by a decoder's attention, describes a word over the frames it spans; with
+        each word's label repeated, the stand-in marks it over several frames of its span, which
+        is what the semantic adapter's few-frame window reads (docs/demo.md, "Stage 1 reads
+        sentences from a word-spreading Whisper stand-in").
 
     Returns
     -------
@@ -471,7 +479,7 @@ def pretrain_whisper_standin(
     positions = window_seconds * 50  # encoder frames: 100 mel frames per second, halved by the stride-2 conv
     make_tiny_whisper(path, seed=seed, d_model=d_model, layers=layers, heads=heads, max_source_positions=positions)
     encoder = WhisperEncoderTaps(path, taps=[layers], freeze=False)
-    labels_count, targets = ctc_targets(texts, units)
+    labels_count, targets = ctc_targets(texts, units, repeats)
     head = torch.nn.Linear(d_model, labels_count + 1)  # + CTC blank (index 0)
     tagger = ClipTagger(d_model, tags or [{} for _ in texts])
     if len(tagger.labels) != len(texts):
@@ -509,13 +517,16 @@ def pretrain_whisper_standin(
     return losses
 
 
-def ctc_targets(texts, units):
-    """CTC label sequences of ``texts`` (labels from 1; 0 is the blank) and how many labels there are.
+def ctc_targets(texts, units, repeats=1):
+    """CTC label sequences of ``texts`` (labels from 1; 0 is the blank), each label ``repeats`` times, and how many
+    labels there are.
 
     Example
     -------
     >>> ctc_targets(["one two", "two"], "words")
     (2, [tensor([1, 2]), tensor([2])])
+    >>> ctc_targets(["one two"], "words", repeats=2)[1]
+    [tensor([1, 1, 2, 2])]
     >>> ctc_targets(["ab", "b"], "characters")[0]
     2
     """
@@ -525,8 +536,10 @@ def ctc_targets(texts, units):
         pieces = [t.lower().split() for t in texts]
     else:
         raise ValueError(f"pretrain_whisper_standin: units must be 'characters' or 'words', not {units!r}")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"pretrain_whisper_standin: repeats must be a whole number of at least 1, not {repeats!r}")
     vocabulary = {p: i + 1 for i, p in enumerate(sorted({p for seq in pieces for p in seq}))}
-    return len(vocabulary), [torch.tensor([vocabulary[p] for p in seq]) for seq in pieces]
+    return len(vocabulary), [torch.tensor([vocabulary[p] for p in seq]).repeat_interleave(repeats) for seq in pieces]
 
 
 class ClipTagger(torch.nn.Module):
