@@ -223,3 +223,17 @@ def test_the_llada_stand_in_learns_to_answer_from_what_its_slot_says(tmp_path):
             logits = llm(inputs_embeds=standins.slot_embeddings(llm, canvas, slot)).logits
         right += chat.tokenizer.decode([int(logits[0, first].argmax())]) == answer
     assert right >= 34, f"{right} of {len(held_out)}"
+
+
+def test_ctc_targets_repeat_each_label_and_refuse_a_repeat_count_below_one():
+    import pytest
+    import torch
+
+    from speechbrain_diffa.demo.standins import ctc_targets
+
+    count, targets = ctc_targets(["seven two", "two"], "words", repeats=3)
+    assert count == 2 and [t.tolist() for t in targets] == [[1, 1, 1, 2, 2, 2], [2, 2, 2]]
+    assert torch.equal(ctc_targets(["ab"], "characters", repeats=1)[1][0], torch.tensor([1, 2]))
+    for bad in (0, -1, 1.5, "3"):
+        with pytest.raises(ValueError, match="repeats must be a whole number"):
+            ctc_targets(["seven"], "words", repeats=bad)
