@@ -93,10 +93,8 @@ def copy_chat(chat, instruction, transcript, seconds, filler_id):
     from speechbrain_diffa.model import NUM_STAGE1_PROMPTS
 
     example = chat.training_example(instruction, transcript)
-    content = _answer_tokens(chat, instruction, transcript)
-    slot = [filler_id] * NUM_STAGE1_PROMPTS + _runs(content, math.ceil(seconds * SLOT_POSITIONS_PER_SECOND))
-    ids = example.ids[: example.splice_at] + slot + example.ids[example.splice_at :]
-    return ids, example.prompt_length + len(slot), (example.splice_at, example.splice_at + len(slot))
+    content = _answer_tokens(chat, example)
+    return _with_slot(example, [filler_id] * NUM_STAGE1_PROMPTS + _runs(content, _clip_positions(seconds)))
 
 
 def question_chat(chat, question, answer, description, traits, seconds, filler_id, queries):
@@ -151,18 +149,31 @@ def question_chat(chat, question, answer, description, traits, seconds, filler_i
     >>> chat.tokenizer.decode(ids[end:]) == chat.tokenizer.decode(example.ids[example.splice_at :])
     True
     """
-    example = chat.training_example(question, answer)
-    said = _answer_tokens(chat, question, description)
-    front = _runs(_answer_tokens(chat, question, " ".join(traits)), queries) if traits else [filler_id] * queries
-    slot = front + _runs(said, max(len(said), math.ceil(seconds * SLOT_POSITIONS_PER_SECOND)))
+
+    def said(text):
+        """``text``'s tokens as a chat's answer side holds them."""
+        return _answer_tokens(chat, chat.training_example(question, text))
+
+    front = _runs(said(" ".join(traits)), queries) if traits else [filler_id] * queries
+    return _with_slot(
+        chat.training_example(question, answer), front + _runs(said(description), _clip_positions(seconds))
+    )
+
+
+def _answer_tokens(chat, example):
+    """The tokens of ``example``'s answer side (between the assistant header and the end of turn)."""
+    return example.ids[example.prompt_length + chat.answer_header_length : -1]
+
+
+def _clip_positions(seconds):
+    """Positions of a clip of ``seconds`` in the semantic adapter's output."""
+    return math.ceil(seconds * SLOT_POSITIONS_PER_SECOND)
+
+
+def _with_slot(example, slot):
+    """``example``'s ids with ``slot`` spliced in, its answer side's new start, and the slot's ``(start, end)``."""
     ids = example.ids[: example.splice_at] + slot + example.ids[example.splice_at :]
     return ids, example.prompt_length + len(slot), (example.splice_at, example.splice_at + len(slot))
-
-
-def _answer_tokens(chat, instruction, text):
-    """``text``'s tokens as the answer side of a chat holds them (between the header and the end of turn)."""
-    example = chat.training_example(instruction, text)
-    return example.ids[example.prompt_length + chat.answer_header_length : -1]
 
 
 def _runs(tokens, positions):

@@ -53,6 +53,23 @@ def test_whisper_standin_tags_make_a_clip_trait_salient(tmp_path):
     assert ratios["tags"] > 3 * ratios["ctc"], ratios
 
 
+def _record_masking(monkeypatch):
+    """Spy on the stand-ins' forward process: the list it returns gets each batch's ``(ids, scored, masked)``."""
+    from speechbrain_diffa.demo import standins
+
+    rows = []
+    real_forward = standins.forward_process
+
+    def spy(ids, scored, mask_id, generator=None):
+        """The real forward process, its batch recorded."""
+        noisy, masked, p = real_forward(ids, scored, mask_id, generator=generator)
+        rows.append((ids, scored, masked))
+        return noisy, masked, p
+
+    monkeypatch.setattr(standins, "forward_process", spy)
+    return rows
+
+
 def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answer(tmp_path, monkeypatch):
     """The LLaDA stand-in's copy chats: the transcript's tokens fill the audio slot after its prompts (in order,
     a run each, as long as the clip's audio block), and pretraining masks and scores only their answer side."""
@@ -63,15 +80,7 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
     from speechbrain_diffa.demo import standins
     from speechbrain_diffa.model import NUM_STAGE1_PROMPTS
 
-    masked_rows = []
-    real_forward = standins.forward_process
-
-    def spy(ids, scored, mask_id, generator=None):
-        noisy, masked, p = real_forward(ids, scored, mask_id, generator=generator)
-        masked_rows.append((ids, scored, masked))
-        return noisy, masked, p
-
-    monkeypatch.setattr(standins, "forward_process", spy)
+    masked_rows = _record_masking(monkeypatch)
     written = []
     real_slot_embeddings = standins.slot_embeddings
 
@@ -149,15 +158,7 @@ def test_question_chats_hold_the_traits_then_the_description_and_the_answer_word
 
     from speechbrain_diffa.demo import standins
 
-    scored_rows = []
-    real_forward = standins.forward_process
-
-    def spy(ids, scored, mask_id, generator=None):
-        noisy, masked, p = real_forward(ids, scored, mask_id, generator=generator)
-        scored_rows.append((ids, scored, masked))
-        return noisy, masked, p
-
-    monkeypatch.setattr(standins, "forward_process", spy)
+    scored_rows = _record_masking(monkeypatch)
     # in the text, "woman" and "high" only ever follow a space, as in the corpus text
     texts = ["is it a man or a woman speaking", "a woman speaks", "is the tone high or low", "two high beeps"] * 4
     questions = [("Is it a man or a woman?", "woman", "seven two", ["woman"], 1.0),
