@@ -47,8 +47,9 @@ def copy_chat(chat, instruction, transcript, seconds, filler_id):
     """A transcription chat whose audio slot holds ``transcript``'s tokens where a clip's audio block would.
 
     The slot has ``NUM_STAGE1_PROMPTS + ceil(seconds * 12.5)`` positions: the prompts' are ``filler_id``,
-    and the clip's are split into one run per answer token, in order, each token repeated over its run,
-    as a spoken word spans several positions of the semantic adapter's output. (With each token at one
+    and the clip's are split into one run per token of the transcript (each word in its mid-sentence
+    spelling: :func:`_spoken_tokens`), in order, each token repeated over its run, as a spoken word
+    spans several positions of the semantic adapter's output. (With each token at one
     place of its share among fillers, a 2-layer stand-in found the last digit of a digit string but not
     the first: docs/demo.md, "Stage 1 and transcription".)
 
@@ -87,13 +88,13 @@ def copy_chat(chat, instruction, transcript, seconds, filler_id):
     True
     >>> slot = ids[start:end]
     >>> runs = [token for token, _ in groupby(slot[20:])]
-    >>> slot[:20] == [filler] * 20, runs == example.ids[example.prompt_length + chat.answer_header_length : -1]
-    (True, True)
+    >>> slot[:20] == [filler] * 20, chat.tokenizer.decode(runs)  # "seven" as mid-sentence, as the answer is not
+    (True, ' seven two')
     """
     from speechbrain_diffa.model import NUM_STAGE1_PROMPTS
 
     example = chat.training_example(instruction, transcript)
-    content = _answer_tokens(chat, example)
+    content = _spoken_tokens(chat, transcript)
     return _with_slot(example, [filler_id] * NUM_STAGE1_PROMPTS + _runs(content, _clip_positions(seconds)))
 
 
@@ -145,24 +146,38 @@ def question_chat(chat, question, answer, description, traits, seconds, filler_i
     >>> slot = ids[start:end]
     >>> runs = [chat.tokenizer.decode([t for t, _ in groupby(part)]) for part in (slot[:8], slot[8:])]
     >>> runs[0], runs[1]
-    ('woman', 'seven two')
+    ('woman', ' seven two')
     >>> chat.tokenizer.decode(ids[end:]) == chat.tokenizer.decode(example.ids[example.splice_at :])
     True
     """
 
-    def said(text):
-        """``text``'s tokens as a chat's answer side holds them."""
-        return _answer_tokens(chat, chat.training_example(question, text))
-
-    front = _runs(said(" ".join(traits)), queries) if traits else [filler_id] * queries
+    # The acoustic adapter's queries are not tied to a moment of the clip: they hold the traits as an answer
+    # spells them ("woman"); the clip's positions hold its description as it is spoken (:func:`_spoken_tokens`).
+    if traits:
+        front = _runs(_answer_tokens(chat, chat.training_example(question, " ".join(traits))), queries)
+    else:
+        front = [filler_id] * queries
     return _with_slot(
-        chat.training_example(question, answer), front + _runs(said(description), _clip_positions(seconds))
+        chat.training_example(question, answer),
+        front + _runs(_spoken_tokens(chat, description), _clip_positions(seconds)),
     )
 
 
 def _answer_tokens(chat, example):
     """The tokens of ``example``'s answer side (between the assistant header and the end of turn)."""
     return example.ids[example.prompt_length + chat.answer_header_length : -1]
+
+
+def _spoken_tokens(chat, text):
+    """``text``'s tokens with every word in its mid-sentence form (its leading space), as the slot holds them.
+
+    A word sounds the same wherever it falls, so the semantic adapter, which reads a few frames at
+    a time, writes one vector for it; byte-level BPE spells a sentence's first word without its
+    space ("two" against " two"). A slot that held the answer's own spelling asked the adapter for
+    two vectors of one spoken digit, one of them for the first word only (docs/demo.md, "Stage 1
+    reads digit strings").
+    """
+    return chat.tokenizer(" " + text, add_special_tokens=False)["input_ids"]
 
 
 def _clip_positions(seconds):
@@ -196,11 +211,12 @@ def slot_embeddings(llm, ids, slot):
 
     Example
     -------
+    >>> _ = torch.manual_seed(0)
     >>> llm = torch.nn.Module()
     >>> llm.embed = torch.nn.Embedding(10, 8)
     >>> ids, slot = torch.tensor([[1, 2, 3]]), torch.tensor([[False, True, False]])
     >>> e = slot_embeddings(llm, ids, slot)
-    >>> torch.equal(e[0, 0], llm.embed(ids)[0, 0]), round(float(e[0, 1].pow(2).mean()), 3)
+    >>> torch.equal(e[0, 0], llm.embed(ids)[0, 0]), round(e[0, 1].pow(2).mean().item(), 3)
     (True, 1.0)
     >>> closed = llm.embed(ids)[0, 1] <= 0  # the components the ReLU closes share the slot's lowest value
     >>> bool(torch.allclose(e[0, 1][closed], e[0, 1].min()))
@@ -246,7 +262,7 @@ def _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, na
         torch.nn.utils.clip_grad_norm_(llm.parameters(), 1.0)
         optimizer.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if (step + 1) % 50 == 0:
             logger.info(f"{name} stand-in step {step + 1}/{steps}: loss {sum(losses[-50:]) / 50:.3f}")
     return losses
@@ -521,7 +537,7 @@ def pretrain_whisper_standin(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if (step + 1) % 50 == 0:
             logger.info(f"Whisper stand-in step {step + 1}/{steps}: loss {sum(losses[-50:]) / 50:.3f}")
     _save_whisper_encoder(encoder, path, seed)

@@ -91,24 +91,28 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
 
     monkeypatch.setattr(standins, "slot_embeddings", slot_spy)
     transcripts = [("Please transcribe the audio to text.", "seven two", 1.0), ("Transcribe.", "the cat runs", 2.0),
-                   ("Transcribe.", "one two three", 0.1)]  # fmt: skip
+                   ("Transcribe.", "two one three", 0.1)]  # fmt: skip
     # the last one: a clip shorter than its transcript, so every slot position holds a token
     path = str(tmp_path / "llada")
     standins.pretrain_llada_standin(path, ["two low beeps"] * 4, steps=4, batch_size=4, d_model=32, n_layers=1,
                                     vocab_size=300, transcripts=transcripts, copy_fraction=1.0)  # fmt: skip
     chat = ChatLayout(load_tokenizer(path))
     filler = chat.tokenizer.convert_tokens_to_ids(standins.FILLER)
+    slot_tokens = {}
     for instruction, text, seconds in transcripts:
         ids, prompt_length, (start, end) = standins.copy_chat(chat, instruction, text, seconds, filler)
         example = chat.training_example(instruction, text)
         slot = ids[example.splice_at : example.splice_at + prompt_length - example.prompt_length]
         assert slot == ids[start:end]
-        content = len(example.ids) - 1 - example.prompt_length - chat.answer_header_length
+        content = len(chat.tokenizer(" " + text, add_special_tokens=False)["input_ids"])
         positions = max(content, int(np.ceil(seconds * standins.SLOT_POSITIONS_PER_SECOND)))
         assert len(slot) == NUM_STAGE1_PROMPTS + positions
         assert slot[:NUM_STAGE1_PROMPTS] == [filler] * NUM_STAGE1_PROMPTS and filler not in slot[NUM_STAGE1_PROMPTS:]
         runs = [token for token, _ in groupby(slot[NUM_STAGE1_PROMPTS:])]  # one run per token, in order
-        assert chat.tokenizer.decode(runs).strip() == text
+        assert chat.tokenizer.decode(runs) == " " + text  # every word as mid-sentence, the first one too
+        slot_tokens[text] = runs
+    two = chat.tokenizer(" two", add_special_tokens=False)["input_ids"]
+    assert slot_tokens["seven two"][-len(two) :] == slot_tokens["two one three"][: len(two)] == two  # one spelling
     for ids, scored, masked in masked_rows:  # every row a copy chat: the prompt (slot included) is never masked
         assert masked.any() and not (masked & ~scored).any()
         assert scored.sum(1).min() < ids.shape[1] // 2  # and the answer side is the short end of each row
@@ -179,7 +183,7 @@ def test_question_chats_hold_the_traits_then_the_description_and_the_answer_word
         slot = ids[start:end]
         front = [token for token, _ in groupby(slot[:queries])]
         assert chat.tokenizer.decode(front) == (" ".join(traits) if traits else standins.FILLER)
-        assert chat.tokenizer.decode([token for token, _ in groupby(slot[queries:])]) == description
+        assert chat.tokenizer.decode([token for token, _ in groupby(slot[queries:])]) == " " + description
         first_word = chat.tokenizer(answer.split()[0], add_special_tokens=False)["input_ids"]
         assert len(first_word) == 1, chat.tokenizer.convert_ids_to_tokens(first_word)
     for _, scored, masked in scored_rows:  # every row a question chat: nothing before its answer side is masked
