@@ -2,7 +2,7 @@
 
 Stage 1 trains only what fills the audio slot, with the LLM frozen, so it can teach transcription only to an LLM
 that already reads words written there. This probe pretrains a LLaDA stand-in on a demo corpus with copy chats
-(:func:`~speechbrain_diffa.demo.standins.copy_chat`: the transcript's own tokens in the slot) and decodes the
+(:func:`~speechbrain_diffa.demo.standins.copy_chat`: the transcript's words in the slot) and decodes the
 held-out copy chats of the corpus's validation clips, no audio involved::
 
     python -m speechbrain_diffa.demo.copy_probe --data results/demo/data --layers 2 --copy 1.0 --steps 1600

@@ -95,7 +95,7 @@ class DemoSettings:
         The LLaDA stand-in's depth. Reading a digit string out of the audio slot in order takes
         more than two layers: copying the held-out transcripts from ideal slots, a 2-layer stand-in
         wrote the digit strings at 69 % WER, a 3-layer one at 55 %, a 4-layer one at 21 %
-        (docs/demo.md, "Stage 1 reads digit strings").
+        (docs/demo.md, "Stage 1 and the digit strings").
     llada_copy : float
         Share of the LLaDA stand-in's batch rows, outside its question chats, that are copy chats
         (stage-1 training transcripts in the audio slot; :func:`~speechbrain_diffa.demo.standins.copy_chat`);

@@ -175,7 +175,7 @@ def _spoken_tokens(chat, text):
     a time, writes one vector for it; byte-level BPE spells a sentence's first word without its
     space ("two" against " two"). A slot that held the answer's own spelling asked the adapter for
     two vectors of one spoken digit, one of them for the first word only (docs/demo.md, "Stage 1
-    reads digit strings").
+    and the digit strings").
     """
     return chat.tokenizer(" " + text, add_special_tokens=False)["input_ids"]
 
