@@ -100,6 +100,13 @@ class DemoSettings:
         Share of the LLaDA stand-in's batch rows, outside its question chats, that are copy chats
         (stage-1 training transcripts in the audio slot; :func:`~speechbrain_diffa.demo.standins.copy_chat`);
         0: none.
+    llada_drills : int
+        Digit-string drills the LLaDA stand-in copies besides the training transcripts: training digit-string
+        clips' copy chats with random digits (:func:`digit_drills`); 0: none. The 259 training strings of three
+        digits were 221 of a thousand, and the stand-in recalled those instead of reading the slot: from ideal
+        slots, 1 of 30 new three-digit strings right (docs/demo.md, "Stage 1 reads digit strings").
+    llada_drill_fraction : float
+        Probability that a row of the LLaDA stand-in's batch, outside its question chats, is a drill.
     llada_questions : float
         Probability that a row of the LLaDA stand-in's batch is a question chat instead (a training
         question whose clip is described in the audio slot: :func:`question_specs`,
@@ -149,6 +156,8 @@ class DemoSettings:
     llada_lr: float = 1e-3
     llada_layers: int = 4
     llada_copy: float = 0.8
+    llada_drills: int = 3000
+    llada_drill_fraction: float = 0.3
     llada_questions: float = 0.35
     epochs: tuple = (12, 1, 1, 1)
     lrs: tuple = (3e-3, 2e-3, 3e-3, 2e-4)
@@ -270,14 +279,17 @@ def build_standins(data, models, settings, seed, backbone="diffusion"):
         texts = standin_texts(data)
         transcripts = copy_transcripts(os.path.join(data, "stage1_asr_train.json")) if settings.llada_copy else None
         questions = question_specs(data, settings.llada_chats) if settings.llada_questions else None
+        drills = digit_drills(transcripts or [], settings.llada_drills, seed)
         kind = "LLaDA stand-in: masked-diffusion" if backbone == "diffusion" else "causal stand-in: next-token"
         copies = f", {len(transcripts)} copy chats" if transcripts else ""
+        copies += f", {len(drills)} digit-string drills" if drills else ""
         copies += f", {len(questions)} question chats" if questions else ""
         _log(f"{kind} steps: {settings.llada_steps} on {len(texts)} lines of corpus text{copies}")
         start = time.time()
         pretrain = pretrain_llada_standin if backbone == "diffusion" else pretrain_causal_standin
         pretrain(paths["llm"], texts, steps=settings.llada_steps, lr=settings.llada_lr, seed=seed,
                  n_layers=settings.llada_layers, transcripts=transcripts, copy_fraction=settings.llada_copy,
+                 drills=drills, drill_fraction=settings.llada_drill_fraction,
                  questions=questions, question_fraction=settings.llada_questions)  # fmt: skip
         seconds["llm"] = round(time.time() - start, 1)
     return {**paths, "seconds": seconds}
@@ -301,6 +313,36 @@ def copy_transcripts(manifest):
     [('Transcribe.', 'seven two', 1.2)]
     """
     return [(r["input"], r["target"], float(r["duration"])) for r in transcript_records(manifest)]
+
+
+def digit_drills(transcripts, count, seed=0):
+    """``count`` digit strings made up for the LLaDA stand-in to copy: each a random training digit-string clip's
+    ``(instruction, transcript, seconds)`` with its digits drawn again at random (as many, same clip length).
+
+    Text only: a stand-in for what a pretrained LLM has read (every digit string), not for what it heard. The
+    held-out clips stay unheard; their strings are among the drills by chance only, as among any LLM's text.
+
+    Example
+    -------
+    >>> drills = digit_drills([("Transcribe.", "seven two", 1.2), ("Transcribe.", "the cat runs", 2.0)], 3)
+    >>> [(instruction, len(text.split()), seconds) for instruction, text, seconds in drills]
+    [('Transcribe.', 2, 1.2), ('Transcribe.', 2, 1.2), ('Transcribe.', 2, 1.2)]
+    >>> digit_drills([("Transcribe.", "the cat runs", 2.0)], 3)  # no digit string to lay them as
+    []
+    """
+    import random
+
+    from speechbrain_diffa.demo.synthetic.scenes import DIGITS
+
+    clips = [spec for spec in transcripts if transcript_kind(spec[1]) == "digits"]
+    if not clips or count <= 0:
+        return []
+    rng = random.Random(seed)
+    drills = []
+    for _ in range(count):
+        instruction, text, seconds = rng.choice(clips)
+        drills.append((instruction, " ".join(rng.choice(DIGITS) for _ in text.split()), seconds))
+    return drills
 
 
 def transcript_records(manifest):

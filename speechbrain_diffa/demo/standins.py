@@ -294,6 +294,8 @@ def pretrain_llada_standin(
     seed=0,
     transcripts=None,
     copy_fraction=0.5,
+    drills=None,
+    drill_fraction=0.3,
     questions=None,
     question_fraction=0.25,
     causal=False,
@@ -320,6 +322,13 @@ def pretrain_llada_standin(
         (:func:`copy_chat`), so the stand-in reads text out of the audio slot as LLaDA reads a soft prompt.
     copy_fraction : float
         Share of each batch's rows that are copy chats (with ``transcripts``).
+    drills : list of tuple, optional
+        ``(instruction, transcript, seconds)`` made up for copying alone (e.g. random digit strings laid
+        as the training clips' are), in words ``texts`` already has: copy chats too, so the stand-in learns
+        to read any string out of the slot, not to recall the few it heard (a pretrained LLM has read
+        every digit string). They do not shape the tokenizer.
+    drill_fraction : float
+        Probability that a row (text or copy chat) is replaced by a drill (with ``drills``).
     questions : list of tuple, optional
         ``(question, answer, description, traits, seconds)`` of training questions about clips:
         each becomes a question chat (:func:`question_chat`, :data:`ACOUSTIC_POSITIONS` queries),
@@ -355,13 +364,14 @@ def pretrain_llada_standin(
 
     if not texts:
         raise ValueError(f"pretrain_{'causal' if causal else 'llada'}_standin: no training text")
-    tokenizer, copies, asked = _tokenizer_and_slot_chats(texts, transcripts, questions, vocab_size)
+    tokenizer, copies, drilled, asked = _tokenizer_and_slot_chats(texts, transcripts, questions, vocab_size, drills)
     config = tiny_llada_config(tokenizer, d_model=d_model, n_layers=n_layers, n_heads=n_heads, init_std=0.02)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         llm = CausalLM(matched_causal_config(config)) if causal else LLaDA(config)
     loss_of, name = (_next_token_loss, "Causal LM") if causal else (_diffusion_loss, "LLaDA")
-    pools = [(chats, fraction) for chats, fraction in ((copies, copy_fraction), (asked, question_fraction)) if chats]
+    pools = ((copies, copy_fraction), (drilled, drill_fraction), (asked, question_fraction))
+    pools = [(chats, fraction) for chats, fraction in pools if chats]
     losses = _pretrain_lm(llm, tokenizer, texts, steps, batch_size, lr, seed, loss_of, name, pools)
     llm.save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -388,13 +398,14 @@ def pretrain_causal_standin(path, texts, **options):
     return pretrain_llada_standin(path, texts, causal=True, **options)
 
 
-def _tokenizer_and_slot_chats(texts, transcripts, questions, vocab_size):
-    """The stand-in's tokenizer (BPE on ``texts``, plus the filler with slot chats), its copy and question chats."""
+def _tokenizer_and_slot_chats(texts, transcripts, questions, vocab_size, drills=None):
+    """The stand-in's tokenizer (BPE on ``texts``, plus the filler with slot chats), its copy chats, drills and
+    question chats."""
     from speechbrain_diffa.chat import ChatLayout
     from speechbrain_diffa.demo.tiny_models import make_tiny_tokenizer
 
-    if not transcripts and not questions:
-        return make_tiny_tokenizer(vocab_size=vocab_size, texts=texts), [], []
+    if not transcripts and not questions and not drills:
+        return make_tiny_tokenizer(vocab_size=vocab_size, texts=texts), [], [], []
     # A chat's answer starts a line, where byte-level BPE sees its first word without a leading space: learned
     # on the corpus text alone, the tokenizer split "woman" there into "wo" + "man" (docs/demo.md, "Stage 2
     # answers from the audio"), so it also learns from every answer side the chats hold.
@@ -405,9 +416,18 @@ def _tokenizer_and_slot_chats(texts, transcripts, questions, vocab_size):
     if len(filler) != 1:
         raise RuntimeError(f"The stand-in's tokenizer splits the filler {FILLER!r} into {len(filler)} tokens")
     chat = ChatLayout(tokenizer)
-    copies = [copy_chat(chat, *spec, filler[0]) for spec in transcripts or ()]
     asked = [question_chat(chat, *spec, filler[0], ACOUSTIC_POSITIONS) for spec in questions or ()]
-    return tokenizer, copies, asked
+    return tokenizer, _copy_chats(tokenizer, transcripts), _copy_chats(tokenizer, drills), asked
+
+
+def _copy_chats(tokenizer, transcripts):
+    """The copy chats (:func:`copy_chat`) of ``(instruction, transcript, seconds)`` specs, in the stand-in's layout."""
+    from speechbrain_diffa.chat import ChatLayout
+
+    if not transcripts:
+        return []
+    filler = tokenizer.convert_tokens_to_ids(FILLER)
+    return [copy_chat(ChatLayout(tokenizer), *spec, filler) for spec in transcripts]
 
 
 def pretrain_whisper_standin(

@@ -129,6 +129,52 @@ def test_copy_chats_put_the_transcript_in_the_audio_slot_and_score_only_the_answ
         assert float(embeddings[~slot].pow(2).mean().sqrt()) < 0.2  # the text around it at the stand-in's own
 
 
+def test_drills_are_copy_chats_of_made_up_digit_strings_laid_as_the_training_clips(tmp_path, monkeypatch):
+    """Digit-string drills: random digits (not the training strings) in a training clip's slot layout, pretrained
+    as copy chats (slot filled, answer scored), and the tokenizer learns nothing from them."""
+    from itertools import groupby
+
+    from speechbrain_diffa.demo import standins
+    from speechbrain_diffa.demo.curriculum import digit_drills
+    from speechbrain_diffa.model import NUM_STAGE1_PROMPTS
+
+    transcripts = [("Transcribe.", "seven two nine", 1.5), ("Transcribe.", "the cat runs", 2.0)]
+    drills = digit_drills(transcripts, 300, seed=1)
+    assert {(i, s, len(t.split())) for i, t, s in drills} == {("Transcribe.", 1.5, 3)}
+    assert len({t for _, t, _ in drills}) > 200 and "seven two nine" not in {t for _, t, _ in drills[:50]}
+    assert drills == digit_drills(transcripts, 300, seed=1) != digit_drills(transcripts, 300, seed=2)
+
+    masked_rows = _record_masking(monkeypatch)
+    texts = ["two low beeps", "zero one three four five six eight"] * 4
+    plain, drilled = str(tmp_path / "plain"), str(tmp_path / "drilled")
+    standins.pretrain_llada_standin(plain, texts, steps=1, d_model=32, n_layers=1, vocab_size=300,
+                                    transcripts=transcripts[:1], copy_fraction=1.0)  # fmt: skip
+    masked_rows.clear()
+    standins.pretrain_llada_standin(drilled, texts, steps=3, batch_size=4, d_model=32, n_layers=1, vocab_size=300,
+                                    transcripts=transcripts[:1], copy_fraction=1.0, drills=drills,
+                                    drill_fraction=1.0)  # fmt: skip
+    assert load_tokenizer(plain).get_vocab() == load_tokenizer(drilled).get_vocab()
+    chat = ChatLayout(load_tokenizer(drilled))
+    filler = chat.tokenizer.convert_tokens_to_ids(standins.FILLER)
+    expected = {}
+    for spec in drills:
+        ids, prompt_length, (start, end) = standins.copy_chat(chat, *spec, filler)
+        expected[tuple(ids)] = prompt_length
+    assert len(masked_rows) == 3
+    seen = set()
+    for ids, scored, masked in masked_rows:  # every row one of the drills' copy chats, scored on its answer only
+        for row in range(ids.shape[0]):
+            row_ids = ids[row].tolist()
+            length = next(n for n in range(len(row_ids), 0, -1) if tuple(row_ids[:n]) in expected)
+            seen.add(tuple(row_ids[:length]))
+            assert int(scored[row].nonzero()[0]) == expected[tuple(row_ids[:length])]
+            assert not (masked[row] & ~scored[row]).any()
+    assert len(seen) > 6  # drills of many strings, not the one training transcript
+    ids, _, (start, end) = standins.copy_chat(chat, *drills[0], filler)
+    runs = [token for token, _ in groupby(ids[start + NUM_STAGE1_PROMPTS : end])]
+    assert chat.tokenizer.decode(runs) == " " + drills[0][1]
+
+
 def test_the_causal_stand_in_scores_next_tokens_on_the_answer_side_only():
     import torch
 
