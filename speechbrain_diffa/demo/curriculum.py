@@ -71,7 +71,8 @@ class DemoSettings:
         Utterances of the held-out transcription test (digit strings and sentences, both voices and
         rates; :func:`~speechbrain_diffa.demo.synthetic.corpus.plan_asr_test_clips`).
     whisper_steps, llada_steps : int
-        Stand-in pretraining steps.
+        Stand-in pretraining steps (the LLaDA stand-in's copying of new digit strings was still improving at 1600:
+        docs/demo.md, "Stage 1 reads digit strings").
     whisper_units : str
         What the Whisper stand-in's CTC head spells, ``"characters"`` or ``"words"``
         (:func:`~speechbrain_diffa.demo.standins.pretrain_whisper_standin`).
@@ -151,7 +152,7 @@ class DemoSettings:
     whisper_repeats: int = 3
     whisper_tag_weight: float = 1.0
     whisper_lr: float = 5e-3
-    llada_steps: int = 1600
+    llada_steps: int = 2400
     llada_chats: int = 2000
     llada_lr: float = 1e-3
     llada_layers: int = 4
