@@ -71,8 +71,8 @@ class DemoSettings:
         Utterances of the held-out transcription test (digit strings and sentences, both voices and
         rates; :func:`~speechbrain_diffa.demo.synthetic.corpus.plan_asr_test_clips`).
     whisper_steps, llada_steps : int
-        Stand-in pretraining steps (the LLaDA stand-in's copying of new digit strings was still improving at 1600:
-        docs/demo.md, "Stage 1 reads digit strings").
+        Stand-in pretraining steps (at 2000 and 1600, the Whisper stand-in misheard single digits and the LLaDA
+        stand-in copied new digit strings worse: docs/demo.md, "Stage 1 reads digit strings").
     whisper_units : str
         What the Whisper stand-in's CTC head spells, ``"characters"`` or ``"words"``
         (:func:`~speechbrain_diffa.demo.standins.pretrain_whisper_standin`).
@@ -115,7 +115,8 @@ class DemoSettings:
         question without its slot filled: with such chats in its text it answered from the question
         alone, and stage 2, whose LLM is frozen, could not make it listen.
     epochs : tuple of int
-        Epochs of stages 1-4.
+        Epochs of stages 1-4 (stage 1's training loss still fell at 12: docs/demo.md, "Stage 1 reads digit
+        strings").
     lrs : tuple of float
         Peak learning rates of stages 1-4 (tiny models take far larger ones than the 8B model).
     batch_size : int
@@ -147,7 +148,7 @@ class DemoSettings:
     num_valid: int = 150
     num_test: int = 300
     num_asr_test: int = 200
-    whisper_steps: int = 2000
+    whisper_steps: int = 3000
     whisper_units: str = "words"
     whisper_repeats: int = 3
     whisper_tag_weight: float = 1.0
@@ -160,7 +161,7 @@ class DemoSettings:
     llada_drills: int = 3000
     llada_drill_fraction: float = 0.3
     llada_questions: float = 0.35
-    epochs: tuple = (12, 1, 1, 1)
+    epochs: tuple = (20, 1, 1, 1)
     lrs: tuple = (3e-3, 2e-3, 3e-3, 2e-4)
     batch_size: int = 16
     question_types: tuple = DEMO_QUESTION_TYPES
