@@ -15,7 +15,7 @@ answer-cached        16/16/16                 dual cache, EOS stop (opt-in: fast
 answer-fast          16/16/16                 factor 0.5, dual cache, EOS stop (fewer passes)
 answer-reference     16/16/16                 none: LLaDA's reference sampler (MMAU, MMAR)
 letter-reference     4/4/4                    none (DIFFA-2's MMSU script: a single letter)
-transcribe           128/128/128              EOS stop (the default for transcripts)
+transcribe           128/128/128              EOS stop (the default for transcripts: the gate's)
 transcribe-reference 128/128/128              none (DIFFA-2's ASR script)
 ==================== ======================== ==================================================
 
