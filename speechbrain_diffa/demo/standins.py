@@ -416,18 +416,10 @@ def _tokenizer_and_slot_chats(texts, transcripts, questions, vocab_size, drills=
     if len(filler) != 1:
         raise RuntimeError(f"The stand-in's tokenizer splits the filler {FILLER!r} into {len(filler)} tokens")
     chat = ChatLayout(tokenizer)
+    copies = [copy_chat(chat, *spec, filler[0]) for spec in transcripts or ()]
+    drilled = [copy_chat(chat, *spec, filler[0]) for spec in drills or ()]
     asked = [question_chat(chat, *spec, filler[0], ACOUSTIC_POSITIONS) for spec in questions or ()]
-    return tokenizer, _copy_chats(tokenizer, transcripts), _copy_chats(tokenizer, drills), asked
-
-
-def _copy_chats(tokenizer, transcripts):
-    """The copy chats (:func:`copy_chat`) of ``(instruction, transcript, seconds)`` specs, in the stand-in's layout."""
-    from speechbrain_diffa.chat import ChatLayout
-
-    if not transcripts:
-        return []
-    filler = tokenizer.convert_tokens_to_ids(FILLER)
-    return [copy_chat(ChatLayout(tokenizer), *spec, filler) for spec in transcripts]
+    return tokenizer, copies, drilled, asked
 
 
 def pretrain_whisper_standin(
